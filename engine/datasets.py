@@ -1,0 +1,302 @@
+"""Readers for the shared real PAN/MS scenes and the synthetic demo scene.
+
+Every scene is returned *aligned*: MS pixel (i, j) covers PAN rows r*i .. r*i+r-1 and columns
+r*j .. r*j+r-1, using the alignment each scene's README documents (index offsets for the .mat
+crops, the geotransform for the GeoTIFF pairs). Scenes live in ../shared/data (never copied
+into the project); the demo scene is generated, deterministically, with a known degradation.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from .errors import PansharpenError
+from .sensors import Sensor, get_sensor
+
+GeoRef = tuple[tuple[float, ...], str]  # (PAN geotransform of the aligned crop, CRS WKT)
+
+
+def shared_data_dir() -> Path:
+    """../shared/data next to the checkout, or $PADM_SHARED_DATA."""
+    env = os.environ.get("PADM_SHARED_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@dataclass
+class Scene:
+    name: str
+    pan: np.ndarray  # (H, W) float64, DN
+    ms_lr: np.ndarray  # (H/r, W/r, B) float64, DN
+    ratio: int
+    sensor: Sensor
+    bits: int  # radiometric resolution used by PSNR / Q2n conventions
+    georef: Optional[GeoRef] = None
+    dtype: str = "uint16"  # storage type of the original MS
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_bands(self) -> int:
+        return self.ms_lr.shape[2]
+
+
+def _crop_to_ratio(pan: np.ndarray, ms: np.ndarray, ratio: int) -> tuple[np.ndarray, np.ndarray]:
+    h = min(ms.shape[0], pan.shape[0] // ratio)
+    w = min(ms.shape[1], pan.shape[1] // ratio)
+    return pan[: h * ratio, : w * ratio], ms[:h, :w]
+
+
+def _loadmat(path: Path) -> dict:
+    from scipy.io import loadmat
+
+    if not path.exists():
+        raise PansharpenError(f"Scene file {path} is missing: set PADM_SHARED_DATA to the shared data folder.")
+    return loadmat(str(path))
+
+
+def _read_gdal(path: Path) -> tuple[np.ndarray, tuple[float, ...], str, str]:
+    """Whole small raster as (H, W) or (H, W, B) float64, geotransform, WKT, numpy dtype name."""
+    from osgeo import gdal
+
+    gdal.PushErrorHandler("CPLQuietErrorHandler")  # libtiff ExtraSamples notes on some shared files
+    try:
+        ds = gdal.Open(str(path))
+    finally:
+        gdal.PopErrorHandler()
+    if ds is None:
+        raise PansharpenError(f"Cannot open {path}: check the shared data folder.")
+    arr = ds.ReadAsArray().astype(np.float64)
+    if arr.ndim == 3:
+        arr = np.moveaxis(arr, 0, 2)
+    dtype = gdal.GetDataTypeName(ds.GetRasterBand(1).DataType).lower()
+    return arr, ds.GetGeoTransform(), ds.GetProjection(), dtype
+
+
+def _shift_geotransform(gt: tuple[float, ...], row: float, col: float) -> tuple[float, ...]:
+    return (gt[0] + col * gt[1] + row * gt[2], gt[1], gt[2], gt[3] + col * gt[4] + row * gt[5], gt[4], gt[5])
+
+
+def _ge1() -> Scene:
+    m = _loadmat(shared_data_dir() / "ge1_grip_pnn" / "imgGE1.mat")
+    return Scene("ge1_grip_pnn", m["I_PAN"].astype(np.float64), m["I_MS"].astype(np.float64), 4,
+                 get_sensor("GeoEye1"), 8, dtype="uint8")
+
+
+def _zpnn(variant: str) -> Callable[[], Scene]:
+    def load() -> Scene:
+        m = _loadmat(shared_data_dir() / "wv3_zpnn_example" / f"{variant}.mat")
+        # README: MS row i matches PAN rows 4i-1 .. 4i+2 (one PAN row up); columns at zero offset.
+        pan = m["I_PAN"].astype(np.float64)[3:-1]
+        ms = m["I_MS_LR"].astype(np.float64)[1:]
+        pan, ms = _crop_to_ratio(pan, ms, 4)
+        name = "wv3_zpnn_example" + ("" if variant == "WV3_example" else "_6ba3dec")
+        return Scene(name, pan, ms, 4, get_sensor("WV3"), 11)
+
+    return load
+
+
+def _fusebox(crop: int) -> Callable[[], Scene]:
+    def load() -> Scene:
+        folder = shared_data_dir() / "landsat7_etm_fusebox"
+        ms = _loadmat(folder / f"{crop}_ms.mat")["cropped_im"].astype(np.float64)
+        pan = _loadmat(folder / f"{crop}_pan.mat")["cropped_gray"].astype(np.float64)
+        # README: a consistent 1-PAN-pixel offset; 2x2 blocks of PAN[1:-1, 1:-1] match MS[1:, 1:].
+        pan, ms = _crop_to_ratio(pan[1:-1, 1:-1], ms[1:, 1:], 2)
+        ms = ms[:, :, [2, 1, 0, 3, 4, 5]]  # stored R, G, B, NIR, SWIR1, SWIR2 -> sensor order B, G, R, ...
+        return Scene(f"landsat7_etm_fusebox_{crop}", pan, ms, 2, get_sensor("Landsat7"), 8, dtype="uint8",
+                     notes=["bands reordered to B, G, R, NIR, SWIR1, SWIR2"])
+
+    return load
+
+
+def _wv3_hpf() -> Scene:
+    folder = shared_data_dir() / "wv3_hpf_geotiff"
+    pan, gt, wkt, _ = _read_gdal(folder / "pan.tif")
+    ms, _, _, _ = _read_gdal(folder / "mul.tif")
+    # README: MS origin is +2 PAN columns / +1 PAN row from the PAN origin.
+    pan, ms = _crop_to_ratio(pan[1:, 2:], ms, 4)
+    return Scene("wv3_hpf_geotiff", pan, ms, 4, get_sensor("WV3"), 7, georef=(_shift_geotransform(gt, 1, 2), wkt),
+                 dtype="float32", notes=["DOS-corrected reflectance-like floats (0..118), not raw DN: bits=7"])
+
+
+def _landsat_oli() -> Scene:
+    from scipy.ndimage import shift
+
+    folder = shared_data_dir() / "landsat_oli_istanbul_geotiff"
+    pan, gt, wkt, _ = _read_gdal(folder / "pan.tif")
+    ms, ms_gt, _, _ = _read_gdal(folder / "ms.tif")
+    # Landsat centre-aligned grids: PAN origin = MS origin + half a PAN pixel, so the 2x2 PAN block
+    # starting at the PAN origin is centred a quarter MS pixel right/down of MS pixel centres.
+    # Resample the MS by that quarter pixel (cubic spline) and drop the last MS row/column.
+    # (a PAN block and an MS pixel have the same size, so their centres differ by the origin offset)
+    d_col = (gt[0] - ms_gt[0]) / ms_gt[1]
+    d_row = (gt[3] - ms_gt[3]) / ms_gt[5]
+    ms = np.stack([shift(ms[:, :, b], (-d_row, -d_col), order=3, mode="nearest") for b in range(ms.shape[2])], 2)
+    pan, ms = _crop_to_ratio(pan, ms[:-1, :-1], 2)
+    return Scene("landsat_oli_istanbul_geotiff", pan, ms, 2, get_sensor("Landsat8"), 16, georef=(gt, wkt),
+                 dtype="uint16", notes=[f"MS resampled by ({d_row:+.2f}, {d_col:+.2f}) MS px onto the PAN/2 grid"])
+
+
+def _vhr4b() -> Scene:
+    folder = shared_data_dir() / "vhr4b_zhengzhou_geotiff"
+    pan, gt, wkt, _ = _read_gdal(folder / "pan.tif")
+    ms, _, _, _ = _read_gdal(folder / "ms.tif")
+    # README: registered on plain indices despite an inconsistent geotransform; keep the PAN origin
+    # with square 0.5 m pixels. Band order R, G, B, NIR -> B, G, R, NIR.
+    pan, ms = _crop_to_ratio(pan, ms, 4)
+    ms = ms[:, :, [2, 1, 0, 3]]
+    gt_clean = (gt[0], 0.5, 0.0, gt[3], 0.0, -0.5)
+    return Scene("vhr4b_zhengzhou_geotiff", pan, ms, 4, get_sensor("none"), 11, georef=(gt_clean, wkt),
+                 notes=["sensor unknown: generic MTF gains", "bands reordered to B, G, R, NIR"])
+
+
+def _wv2_rio() -> Scene:
+    folder = shared_data_dir() / "wv2_rio_rr_geotiff"
+    pan, _, _, _ = _read_gdal(folder / "WV2RioPAN.tif")
+    ms, _, _, _ = _read_gdal(folder / "WV2RioMSLR.tif")
+    return Scene("wv2_rio_rr_geotiff", pan, ms, 4, get_sensor("WV2"), 11, dtype="float32",
+                 notes=["already a reduced-resolution simulation of the toolbox"])
+
+
+_LOADERS: dict[str, Callable[[], Scene]] = {
+    "ge1_grip_pnn": _ge1,
+    "wv3_zpnn_example": _zpnn("WV3_example"),
+    "wv3_zpnn_example_6ba3dec": _zpnn("WV3_example_6ba3dec"),
+    "wv3_hpf_geotiff": _wv3_hpf,
+    "landsat_oli_istanbul_geotiff": _landsat_oli,
+    "vhr4b_zhengzhou_geotiff": _vhr4b,
+    "landsat7_etm_fusebox_1": _fusebox(1),
+    "landsat7_etm_fusebox_21": _fusebox(21),
+    "landsat7_etm_fusebox_34": _fusebox(34),
+    "wv2_rio_rr_geotiff": _wv2_rio,
+}
+
+
+def list_scenes() -> list[str]:
+    return list(_LOADERS)
+
+
+def load_scene(name: str) -> Scene:
+    if name not in _LOADERS:
+        raise PansharpenError(f"Unknown scene '{name}': use one of {', '.join(_LOADERS)}.")
+    return _LOADERS[name]()
+
+
+def write_geotiffs(scene: Scene, folder: str | Path, ms_lr: Optional[np.ndarray] = None,
+                   pan: Optional[np.ndarray] = None) -> tuple[Path, Path]:
+    """Write (PAN, MS) GeoTIFFs of an aligned scene (or of arrays replacing its PAN/MS).
+
+    Georeferenced scenes keep their CRS; the others are written as plain pixel grids.
+    """
+    from osgeo import gdal
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    pan = scene.pan if pan is None else pan
+    ms_lr = scene.ms_lr if ms_lr is None else ms_lr
+    ratio = round(pan.shape[0] / ms_lr.shape[0])
+    gdal_type = {"uint8": gdal.GDT_Byte, "uint16": gdal.GDT_UInt16, "float32": gdal.GDT_Float32}[scene.dtype]
+    gt, wkt = scene.georef if scene.georef else ((0.0, 1.0, 0.0, 0.0, 0.0, -1.0), "")
+    paths = []
+    for kind, arr, px in (("pan", pan, 1), ("ms", ms_lr, ratio)):
+        arr3 = arr[:, :, None] if arr.ndim == 2 else arr
+        if scene.dtype != "float32":
+            info = np.iinfo(scene.dtype)
+            arr3 = np.clip(np.round(arr3), info.min, info.max)
+        path = folder / f"{scene.name}_{kind}.tif"
+        ds = gdal.GetDriverByName("GTiff").Create(str(path), arr3.shape[1], arr3.shape[0], arr3.shape[2], gdal_type)
+        if scene.georef:
+            ds.SetGeoTransform((gt[0], gt[1] * px, gt[2] * px, gt[3], gt[4] * px, gt[5] * px))
+            ds.SetProjection(wkt)
+        for b in range(arr3.shape[2]):
+            ds.GetRasterBand(b + 1).WriteArray(arr3[:, :, b])
+        ds = None
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+# --- synthetic demo scene -------------------------------------------------------------------
+
+# Land-cover classes: (name, B, G, R, NIR mean DN (11-bit), texture strength)
+_CLASSES = (
+    ("water", 260, 300, 210, 120, 0.03),
+    ("forest", 180, 260, 190, 1150, 0.18),
+    ("crop", 230, 380, 330, 1350, 0.10),
+    ("bare soil", 420, 560, 680, 820, 0.08),
+    ("urban", 620, 640, 660, 700, 0.12),
+)
+_ROOF = (520, 470, 610, 560)
+_ROAD = (700, 720, 730, 760)
+DEMO_SPECTRAL_WEIGHTS = (0.18, 0.30, 0.32, 0.20)  # PAN = sum w_b HRMS_b + c
+DEMO_SPECTRAL_BIAS = 15.0
+DEMO_PIXEL_SIZE = 0.5
+DEMO_EPSG = 32633
+
+
+def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter
+
+    n = gaussian_filter(rng.standard_normal(shape), sigma, mode="wrap")
+    return (n - n.mean()) / (n.std() + 1e-12)
+
+
+def demo_hrms(size: int = 512, seed: int = 0) -> np.ndarray:
+    """A synthetic high-resolution 4-band (B, G, R, NIR) scene in 11-bit DN, (size, size, 4)."""
+    rng = np.random.default_rng(seed)
+    field_ = _smooth_noise(rng, (size, size), size / 10) + 0.5 * _smooth_noise(rng, (size, size), size / 40)
+    edges = np.quantile(field_, [0.15, 0.40, 0.62, 0.80])
+    labels = np.digitize(field_, edges)  # 0 water .. 4 urban
+    img = np.zeros((size, size, 4))
+    for k, (_, b, g, r, nir, tex) in enumerate(_CLASSES):
+        texture = 1 + tex * (_smooth_noise(rng, (size, size), 1.5) + 0.7 * _smooth_noise(rng, (size, size), 6))
+        mask = labels == k
+        img[mask] = np.array([b, g, r, nir]) * texture[mask, None]
+    # Buildings: bright rectangles with shadows, only in the urban class.
+    urban = labels == 4
+    for _ in range(size * size // 900):
+        y, x = rng.integers(0, size - 12, 2)
+        h, w = rng.integers(4, 12, 2)
+        if urban[y:y + h, x:x + w].mean() > 0.8:
+            img[y:y + h, x:x + w] = np.array(_ROOF) * rng.uniform(0.8, 1.25)
+            img[y + h:y + h + 2, x + 1:x + w + 1] *= 0.45
+    # Roads: straight bright lines, 2-3 pixels wide.
+    for _ in range(max(2, size // 128)):
+        if rng.random() < 0.5:
+            y, width = rng.integers(0, size - 3), rng.integers(2, 4)
+            img[y:y + width, :] = _ROAD
+        else:
+            x, width = rng.integers(0, size - 3), rng.integers(2, 4)
+            img[:, x:x + width] = _ROAD
+    return np.clip(img, 1, 2047)
+
+
+def demo_scene(size: int = 512, seed: int = 0) -> tuple[Scene, np.ndarray]:
+    """The synthetic demo scene: (Scene with PAN and LR MS made by a known degradation, HRMS truth).
+
+    Degradation: MS = GeoEye-1 MTF Gaussian blur + decimation by 4 (the Wald protocol's model);
+    PAN = sum_b w_b HRMS_b + c (DEMO_SPECTRAL_WEIGHTS, DEMO_SPECTRAL_BIAS) blurred by the PAN MTF.
+    Georeferenced in UTM 33N with 0.5 m PAN pixels.
+    """
+    from osgeo import osr
+
+    from .degradation import decimate, mtf_filter
+
+    ratio = 4
+    size -= size % ratio
+    sensor = get_sensor("GeoEye1")
+    hrms = demo_hrms(size, seed)
+    pan = hrms @ np.array(DEMO_SPECTRAL_WEIGHTS) + DEMO_SPECTRAL_BIAS
+    pan = mtf_filter(pan, sensor.pan_gnyq * 2.5, ratio)  # mild PAN blur (PAN MTF is wider than MS's)
+    ms_lr = decimate(mtf_filter(hrms, sensor.gains(4), ratio), ratio)
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(DEMO_EPSG)
+    gt = (500000.0, DEMO_PIXEL_SIZE, 0.0, 5000000.0, 0.0, -DEMO_PIXEL_SIZE)
+    scene = Scene(f"demo_{size}_seed{seed}", np.round(pan), np.round(ms_lr), ratio, sensor, 11,
+                  georef=(gt, srs.ExportToWkt()), notes=["synthetic demo scene with known ground truth"])
+    return scene, hrms

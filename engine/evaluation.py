@@ -1,0 +1,85 @@
+"""Scene evaluation: the Wald-protocol (reduced resolution) and full-resolution tables of methods.
+
+Reduced resolution: the scene's MS and PAN are degraded by the ratio (engine.degradation), each
+method fuses the degraded pair, and the result is compared with the original MS. Full resolution:
+each method fuses the original pair and is scored without reference (D_lambda_K, D_s, HQNR, QNR).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from .degradation import wald_degrade
+from .methods import FusionMethod, get_method
+from .metrics import full_resolution_metrics, reduced_resolution_metrics
+from .progress import ProgressFn, silent
+from .sensors import Sensor
+
+RR_KEYS = ("Q2n", "Q", "SAM", "ERGAS", "SCC", "PSNR", "SSIM")
+FR_KEYS = ("D_lambda_K", "D_s", "HQNR", "QNR")
+HIGHER_IS_BETTER = {"Q2n": True, "Q": True, "SAM": False, "ERGAS": False, "SCC": True, "PSNR": True,
+                    "SSIM": True, "D_lambda_K": False, "D_s": False, "HQNR": True, "QNR": True}
+
+
+def fuse_in_memory(method: FusionMethod, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor) -> np.ndarray:
+    """Fit and fuse a whole (small) scene held in memory, as one tile."""
+    method.fit(pan, ms_lr, ratio, sensor)
+    return method.fuse_tile(pan, ms_lr, ratio, (0, 0))
+
+
+def evaluate_methods(
+    pan: np.ndarray,
+    ms_lr: np.ndarray,
+    ratio: int,
+    sensor: Sensor,
+    bits: int,
+    methods: Sequence[str | FusionMethod],
+    progress: ProgressFn = silent,
+    method_factory: Callable[[str], FusionMethod] = get_method,
+    full_resolution: bool = True,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """{"RR": {method: metrics}, "FR": {method: metrics}, "seconds": {method: s}} for one scene."""
+    ms_lr_lr, pan_lr = wald_degrade(ms_lr, pan, sensor, ratio)
+    out: dict[str, dict[str, dict[str, float]]] = {"RR": {}, "FR": {}, "seconds": {}}
+    steps = len(methods) * (2 if full_resolution else 1)
+    done = 0
+    for spec in methods:
+        method = method_factory(spec) if isinstance(spec, str) else spec
+        name = method.name
+        t0 = time.perf_counter()
+        fused_rr = fuse_in_memory(method, pan_lr, ms_lr_lr, ratio, sensor)
+        out["RR"][name] = reduced_resolution_metrics(fused_rr, ms_lr, ratio, bits)
+        done += 1
+        progress(done / steps, f"{name} reduced resolution")
+        if full_resolution:
+            fused_fr = fuse_in_memory(method, pan, ms_lr, ratio, sensor)
+            out["FR"][name] = full_resolution_metrics(fused_fr, ms_lr, pan, sensor, ratio)
+            done += 1
+            progress(done / steps, f"{name} full resolution")
+        out["seconds"][name] = {"total": time.perf_counter() - t0}
+    return out
+
+
+def best_method(table: dict[str, dict[str, float]], key: str, exclude: Optional[Sequence[str]] = None) -> str:
+    names = [m for m in table if not exclude or m not in exclude]
+    sign = 1 if HIGHER_IS_BETTER[key] else -1
+    return max(names, key=lambda m: sign * table[m][key])
+
+
+def markdown_table(table: dict[str, dict[str, float]], keys: Sequence[str], title: str = "") -> str:
+    """Methods as rows, metrics as columns; the best value per column in bold."""
+    if not table:
+        return ""
+    keys = [k for k in keys if all(k in row for row in table.values())]
+    best = {k: best_method(table, k) for k in keys}
+    lines = [f"| {title or 'method'} | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for name, row in table.items():
+        cells = []
+        for k in keys:
+            v = f"{row[k]:.4f}" if abs(row[k]) < 10 else f"{row[k]:.2f}"
+            cells.append(f"**{v}**" if best[k] == name and len(table) > 1 else v)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The QGIS/Qt face of PADM Pansharpening: plugin class, Processing provider and algorithms."""
