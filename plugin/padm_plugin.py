@@ -17,8 +17,10 @@ class PadmPlugin:
     def initProcessing(self) -> None:  # noqa: N802 - QGIS API
         """Register the provider; the only entry point qgis_process calls (with iface None)."""
         if self.provider is None:
-            self.provider = PadmProvider()
-            QgsApplication.processingRegistry().addProvider(self.provider)
+            provider = PadmProvider()
+            # False when another copy of the plugin registered 'padm' first (the registry logs it)
+            if QgsApplication.processingRegistry().addProvider(provider):
+                self.provider = provider
 
     def initGui(self) -> None:  # noqa: N802 - QGIS API
         self.initProcessing()

@@ -26,15 +26,15 @@ from qgis.core import (
 
 from ...engine.sensors import SENSORS
 
-# (engine method name, label shown in the dialog)
-METHODS: tuple[tuple[str, str], ...] = (
-    ("exp", "EXP — MS interpolated with the 23-tap filter, no PAN detail (baseline)"),
-    ("brovey", "Brovey — band ratio with regression-weighted intensity"),
-    ("gsa", "GSA — adaptive Gram-Schmidt component substitution"),
-    ("mtf-glp-hpm", "MTF-GLP-HPM — MTF-matched Laplacian pyramid, high-pass modulation"),
-    ("bdsd-pc", "BDSD-PC — band-dependent spatial detail, physically constrained"),
-)
-DEFAULT_METHOD = "mtf-glp-hpm"
+# Engine method names, also the values the enums take (static strings: METHOD=gsa, SENSOR=WV3, as in the CLI).
+METHODS: dict[str, str] = {
+    "exp": "EXP: MS interpolated with the 23-tap filter, no PAN detail (a baseline)",
+    "brovey": "Brovey: band ratio with a regression-weighted intensity",
+    "gsa": "GSA: adaptive Gram-Schmidt component substitution",
+    "mtf-glp-hpm": "MTF-GLP-HPM: MTF-matched Laplacian pyramid with high-pass modulation",
+    "bdsd-pc": "BDSD-PC: band-dependent spatial detail, physically constrained",
+}
+DEFAULT_METHOD = "gsa"  # as the CLI
 SENSOR_CHOICES: tuple[str, ...] = ("auto",) + tuple(s.name for s in SENSORS.values())
 DEFAULT_TILE = 512
 
@@ -97,15 +97,15 @@ class PansharpenClassical(QgsProcessingAlgorithm):
 
         add(QgsProcessingParameterRasterLayer(self.PAN, "Panchromatic (PAN) raster"),
             "Single-band high-resolution panchromatic raster, stored in a file GDAL can read "
-            "(GeoTIFF, JP2, ...). Only its first band is used.")
+            "(GeoTIFF, JPEG 2000, ...).")
         add(QgsProcessingParameterRasterLayer(self.MS, "Multispectral (MS) raster"),
             "Multispectral raster (3 to 8 bands typically) in the same CRS as the PAN, with a "
             "pixel size an integer multiple of the PAN pixel size.")
-        add(QgsProcessingParameterEnum(self.METHOD, "Method", options=[label for _, label in METHODS],
-                                       defaultValue=[n for n, _ in METHODS].index(DEFAULT_METHOD)),
-            "Fusion method. MTF-GLP-HPM and BDSD-PC usually give the best quality; EXP is the "
-            "interpolated MS without PAN detail, useful as a baseline.")
-        add(QgsProcessingParameterEnum(self.SENSOR, "Sensor", options=list(SENSOR_CHOICES), defaultValue=0),
+        add(QgsProcessingParameterEnum(self.METHOD, "Method", options=list(METHODS),
+                                       defaultValue=DEFAULT_METHOD, usesStaticStrings=True),
+            "Fusion method:\n" + "\n".join(f"- {label}" for label in METHODS.values()))
+        add(QgsProcessingParameterEnum(self.SENSOR, "Sensor", options=list(SENSOR_CHOICES),
+                                       defaultValue="auto", usesStaticStrings=True),
             "Sensor whose MTF (Nyquist gains) the methods assume. 'auto' reads it from the file "
             "metadata where possible and otherwise uses generic gains (0.3 for MS, 0.15 for PAN).")
         add(QgsProcessingParameterNumber(self.TILE, "Tile size (PAN pixels)",
@@ -130,8 +130,8 @@ class PansharpenClassical(QgsProcessingAlgorithm):
         from ...engine import pipeline  # imported on use: keeps plugin loading light
         from ...engine.errors import Cancelled, PansharpenError
 
-        method = METHODS[self.parameterAsEnum(parameters, self.METHOD, context)][0]
-        sensor = SENSOR_CHOICES[self.parameterAsEnum(parameters, self.SENSOR, context)]
+        method = self.parameterAsEnumString(parameters, self.METHOD, context)
+        sensor = self.parameterAsEnumString(parameters, self.SENSOR, context)
         out_path = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         last_text = [""]
 
@@ -142,7 +142,7 @@ class PansharpenClassical(QgsProcessingAlgorithm):
                 feedback.setProgressText(text)
 
         try:
-            pipeline.fuse_files(
+            result = pipeline.fuse_files(
                 self._pan_path, self._ms_path, out_path,
                 method=method,
                 sensor=None if sensor == "auto" else sensor,
@@ -156,6 +156,8 @@ class PansharpenClassical(QgsProcessingAlgorithm):
             return {}
         except PansharpenError as exc:
             raise QgsProcessingException(str(exc)) from exc
+        for note in result.notes:
+            feedback.pushInfo(note)
         return {self.OUTPUT: out_path}
 
 
@@ -165,7 +167,7 @@ def _raster_file(layer: Optional[QgsRasterLayer], role: str) -> str:
         raise QgsProcessingException(f"No {role} raster given: choose a raster layer or file.")
     parts = QgsProviderRegistry.instance().decodeUri(layer.providerType(), layer.source())
     path = parts.get("path") or ""
-    if layer.providerType() != "gdal" or not Path(path).is_file():
+    if layer.providerType() != "gdal" or not Path(path).is_file() or parts.get("layerName"):
         raise QgsProcessingException(
             f"{role} layer '{layer.name()}' is not a raster file ({layer.source()}): "
             "save it as a GeoTIFF and use that file.")

@@ -1,0 +1,21 @@
+"""Shared test settings: headless Qt, and the location of the team's shared test data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """/work/shared/data (real PAN/MS pairs); the test is skipped when it is missing."""
+    data = SHARED / "data"
+    if not data.is_dir():
+        pytest.skip(f"shared test data not found at {data}")
+    return data

@@ -1,0 +1,161 @@
+"""The plugin zip: contents and repository rules, then installed into a fresh QGIS profile and
+loaded headless (qgis.utils, as QGIS loads plugins; qgis_process.bin) to run an algorithm."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from padm_pansharpening.plugin.packaging import PACKAGE, PackageError, build_package, check_zip, parse_metadata
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Runs in a child process so that the installed copy, not this checkout, is what gets imported.
+LOAD_AND_RUN = r"""
+import json, sys
+from qgis.core import QgsApplication
+app = QgsApplication([], False)
+app.initQgis()
+import qgis.utils
+plugins = QgsApplication.qgisSettingsDirPath() + "python/plugins"
+qgis.utils.plugin_paths = [plugins]
+sys.path.insert(0, plugins)
+sys.path.append(QgsApplication.pkgDataPath() + "/python/plugins")
+qgis.utils.updateAvailablePlugins()
+from processing.core.Processing import Processing
+Processing.initialize()
+name = "padm_pansharpening"
+report = {"available": qgis.utils.available_plugins, "plugins_dir": plugins,
+          "version": qgis.utils.pluginMetadata(name, "version"),
+          "hasProcessingProvider": qgis.utils.pluginMetadata(name, "hasProcessingProvider"),
+          "loaded": qgis.utils.loadPlugin(name)}
+report["module_file"] = sys.modules[name].__file__
+report["started"] = qgis.utils.startProcessingPlugin(name)
+registry = QgsApplication.processingRegistry()
+report["algorithms"] = [a.id() for a in registry.providerById("padm").algorithms()]
+import processing
+pan, ms, out = sys.argv[1:4]
+result = processing.run("padm:pansharpen_classical", {"PAN": pan, "MS": ms, "METHOD": "brovey", "OUTPUT": out})
+report["output"] = str(result["OUTPUT"])
+report["unloaded"] = qgis.utils.unloadPlugin(name) and registry.providerById("padm") is None
+# the desktop path: initGui (iface is None here; the plugin must not need it to register its provider)
+report["gui_started"] = qgis.utils.loadPlugin(name) and qgis.utils.startPlugin(name) and registry.providerById("padm") is not None
+report["gui_unloaded"] = qgis.utils.unloadPlugin(name) and registry.providerById("padm") is None
+print("REPORT " + json.dumps(report))
+app.exitQgis()
+"""
+
+
+@pytest.fixture(scope="module")
+def plugin_zip(tmp_path_factory) -> Path:
+    return build_package(REPO, tmp_path_factory.mktemp("dist"))
+
+
+def test_zip_contents(plugin_zip: Path):
+    from padm_pansharpening.engine import __version__
+
+    assert plugin_zip.name == f"{PACKAGE}-{__version__}.zip"
+    with zipfile.ZipFile(plugin_zip) as zf:
+        names = zf.namelist()
+        meta = parse_metadata(zf.read(f"{PACKAGE}/metadata.txt").decode())
+    inner = {n.split("/", 1)[1] for n in names}
+    assert all(n.startswith(f"{PACKAGE}/") for n in names)
+    assert {"__init__.py", "metadata.txt", "LICENSE", "plugin/provider.py", "engine/errors.py",
+            "resources/icon.svg"} <= inner
+    assert not [n for n in inner if n.startswith(("tests/", ".git", ".venv", "dist/", "build/"))
+                or "__pycache__" in n or n.endswith(".pyc") or n == "plugin/packaging.py"]
+    assert meta["version"] == __version__
+    commit = meta["commit"]  # the checkout's commit, or "uncommitted" in a repository without one
+    if commit != "uncommitted":
+        verify = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--verify", "--quiet",
+                                 commit.removesuffix("-dirty") + "^{commit}"], capture_output=True)
+        assert verify.returncode == 0, f"stamped commit {commit} is not a commit of this repository"
+    assert meta["hasProcessingProvider"] == "yes" and meta["qgisMinimumVersion"] == "3.22"
+
+
+def test_repository_rules_are_enforced(plugin_zip: Path, tmp_path: Path):
+    from padm_pansharpening.engine import __version__
+
+    def rezip(name: str, drop: str = "", add: tuple[str, bytes] = ("", b"")) -> Path:
+        path = tmp_path / name
+        with zipfile.ZipFile(plugin_zip) as src, zipfile.ZipFile(path, "w") as dst:
+            for item in src.infolist():
+                if item.filename != drop:
+                    dst.writestr(item, src.read(item))
+            if add[0]:
+                dst.writestr(add[0], add[1])
+        return path
+
+    check_zip(plugin_zip, __version__)
+    with pytest.raises(PackageError, match="LICENSE"):
+        check_zip(rezip("nolicense.zip", drop=f"{PACKAGE}/LICENSE"), __version__)
+    with pytest.raises(PackageError, match="one top-level folder"):
+        check_zip(rezip("twotops.zip", add=("other/x.py", b"")), __version__)
+    with pytest.raises(PackageError, match="compiled"):
+        check_zip(rezip("pyc.zip", add=(f"{PACKAGE}/engine/__pycache__/x.cpython-311.pyc", b"")), __version__)
+    with pytest.raises(PackageError, match="not stamped"):
+        check_zip(plugin_zip, "9.9.9")
+    big = rezip("big.zip", add=(f"{PACKAGE}/models/huge.bin", os.urandom(26 * 2**20)))
+    with pytest.raises(PackageError, match="25 MB"):
+        check_zip(big, __version__)
+
+
+def test_build_script_runs_from_command_line(tmp_path: Path):
+    run = subprocess.run([sys.executable, str(REPO / "plugin" / "packaging.py"), "--out-dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith(f"wrote {tmp_path}") and len(run.stdout.strip().splitlines()) == 1
+
+
+@pytest.fixture
+def installed_profile(plugin_zip: Path, tmp_path: Path) -> Path:
+    """A fresh QGIS profile folder with the zip extracted into its python/plugins, as the plugin manager does."""
+    profile = tmp_path / "qgis_config"
+    plugins = profile / "profiles" / "default" / "python" / "plugins"
+    plugins.mkdir(parents=True)
+    with zipfile.ZipFile(plugin_zip) as zf:
+        zf.extractall(plugins)
+    return profile
+
+
+def test_installed_zip_loads_through_qgis_utils_and_runs(installed_profile, headless_env, shared_data, tmp_path,
+                                                          check_fused):
+    from padm_pansharpening.engine import __version__
+
+    pan = str(shared_data / "landsat_oli_istanbul_geotiff" / "pan.tif")
+    ms = str(shared_data / "landsat_oli_istanbul_geotiff" / "ms.tif")
+    out = tmp_path / "fused_from_zip.tif"
+    run = subprocess.run([sys.executable, "-I", "-c", LOAD_AND_RUN, pan, ms, str(out)],
+                         env=headless_env(installed_profile),
+                         capture_output=True, text=True, timeout=300)
+    lines = [ln for ln in run.stdout.splitlines() if ln.startswith("REPORT ")]
+    assert run.returncode == 0 and lines, run.stdout[-3000:] + run.stderr[-3000:]
+    report = json.loads(lines[0][len("REPORT "):])
+    plugin_dir = Path(report["plugins_dir"]) / PACKAGE
+    assert plugin_dir.resolve() == (installed_profile / "profiles/default/python/plugins" / PACKAGE).resolve()
+    assert PACKAGE in report["available"]
+    assert report["version"] == __version__ and report["hasProcessingProvider"] == "yes"
+    assert report["loaded"] and report["started"] and report["unloaded"]
+    assert report["gui_started"] and report["gui_unloaded"]
+    assert Path(report["module_file"]).resolve() == (plugin_dir / "__init__.py").resolve()  # the installed copy
+    assert report["algorithms"] == ["padm:pansharpen_classical"]
+    assert Path(report["output"]) == out
+    check_fused(str(out), pan, ms)
+
+
+def test_installed_zip_runs_under_qgis_process(installed_profile, qgis_process, shared_data, tmp_path, check_fused):
+    pan = str(shared_data / "wv3_hpf_geotiff" / "pan.tif")
+    ms = str(shared_data / "wv3_hpf_geotiff" / "mul.tif")
+    out = tmp_path / "fused_qp_zip.tif"
+    enable = qgis_process(installed_profile, "plugins", "enable", PACKAGE)
+    assert enable.returncode == 0, enable.stderr
+    run = qgis_process(installed_profile, "run", "padm:pansharpen_classical", "--", f"PAN={pan}", f"MS={ms}",
+                       "METHOD=bdsd-pc", "SENSOR=WV3", f"OUTPUT={out}")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    check_fused(str(out), pan, ms)
