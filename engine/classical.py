@@ -179,6 +179,10 @@ class GSA(_Method):
 
 # ----------------------------------------------------------------------------- MTF-GLP-HPM
 
+_HPM_FLOOR = 0.05
+_HPM_MAX_GAIN = 4.0
+
+
 class MTFGLPHPM(_Method):
     """MTF-tailored Generalised Laplacian Pyramid with High-Pass Modulation (toolbox MTF_GLP_HPM.m).
 
@@ -209,7 +213,13 @@ class MTFGLPHPM(_Method):
         ms_up = upsample_ms(ms_lr, ratio)
         pan_eq = (pan - self.pan_mean)[:, :, None] * self.scale + self.ms_mean
         pan_lp = upsample_ms(decimate(mtf_filter(pan_eq, self.mtf_gains, ratio), ratio), ratio)
-        return ms_up * (pan_eq / (pan_lp + _EPS))
+        # The toolbox divides as is. Where histogram matching pushes the PAN of a dark band (e.g. a
+        # DOS-corrected coastal band) to zero or below, that ratio explodes (seen: +-47000 on WV3),
+        # so the denominator gets a floor of 5% of the band mean and the modulation is kept within
+        # +-HPM_MAX_GAIN. Neither guard is reached on the toolbox vectors (gains -1.24 .. 3.43).
+        floor = np.maximum(_HPM_FLOOR * np.abs(self.ms_mean), _EPS)
+        gain = pan_eq / np.maximum(pan_lp + _EPS, floor)
+        return ms_up * np.clip(gain, -_HPM_MAX_GAIN, _HPM_MAX_GAIN)
 
 
 # ----------------------------------------------------------------------------- BDSD-PC

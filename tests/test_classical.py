@@ -226,3 +226,20 @@ def test_brovey_fitted_weights_recover_spectral_response():
     np.testing.assert_allclose(method.weights, w_true, atol=1e-2)
     with pytest.raises(Exception, match="weights"):
         C.WeightedBrovey([1.0, 2.0]).fit(pan, ms_lr, 4, get_sensor("GeoEye1"))
+
+
+def test_hpm_stays_bounded_on_dark_dos_corrected_band():
+    """WV3 DOS-corrected coastal band: histogram matching pushes the PAN to ~0; the ratio must not explode."""
+    from padm_pansharpening.engine import datasets
+
+    if not datasets.shared_data_dir().exists():
+        pytest.skip("../shared/data is not present")
+    s = datasets.load_scene("wv3_hpf_geotiff")
+    m = C.MTFGLPHPM()
+    m.fit(s.pan, s.ms_lr, s.ratio, s.sensor)
+    fused = m.fuse_tile(s.pan, s.ms_lr, s.ratio, (0, 0))
+    limit = 4 * s.ms_lr.max(axis=(0, 1))  # the gain cap times the brightest MS value per band
+    assert np.all(np.abs(fused) <= limit + 1e-9)
+    blocks = fused.reshape(s.ms_lr.shape[0], 4, s.ms_lr.shape[1], 4, -1).mean((1, 3))
+    corr = np.corrcoef(blocks[..., 0].ravel(), s.ms_lr[..., 0].ravel())[0, 1]
+    assert corr > 0.9  # was 0.41 before the guard
