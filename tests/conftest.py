@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -19,3 +20,12 @@ def shared_data() -> Path:
     if not data.is_dir():
         pytest.skip(f"shared test data not found at {data}")
     return data
+
+
+@pytest.fixture(autouse=True)
+def collect_gdal_garbage():
+    """Free GDAL objects caught in reference cycles (e.g. exception tracebacks) while GDAL is alive:
+    collected after pytest-qgis has shut QGIS (and GDAL's driver manager) down, they crash the
+    interpreter at exit."""
+    yield
+    gc.collect()

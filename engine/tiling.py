@@ -1,0 +1,269 @@
+"""Tiled fusion: a tile grid over the processed region, windowed reads with reflection padding at
+the scene borders, feathered blending of overlaps, and windowed writes in tile order.
+
+Grid. The region (H x W PAN pixels, multiples of the ratio r) is cut into n = ceil(L / tile) cores
+per axis with ratio-aligned boundaries, as equal as possible. Each core is widened by the
+feather overlap ``ov`` on each side (its output window); each output window by the method's
+``halo`` (its input window, what ``fuse_tile`` receives). Parts of an input window outside the
+region are filled by symmetric reflection (half-sample, so r x r PAN blocks stay aligned with
+the MS pixels), exactly as a whole-scene run pads the scene.
+
+Blending. Across each core boundary the two tiles' outputs are blended with linear ramps over
+the 2*ov pixels around it; the weights of overlapping tiles sum to 1 (products of 1-D ramps in
+2-D). A pointwise method, or a spatial one whose support lies within its halo, therefore gives
+the whole-scene result on any tiling; a method with tile-dependent output (e.g. noise) gets
+seamless transitions.
+
+Memory. Tiles are processed row by row; each output cell (a core shifted by -ov) is written as
+soon as every tile touching it is done. Held at once: one tile with its halo, and the pending
+overlap strip of the next tile row (2*ov rows x W x B float64) — never a whole raster.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional, Protocol, Sequence
+
+import numpy as np
+
+from .errors import Cancelled
+from .methods import FusionMethod
+from .sensors import Sensor, get_sensor
+
+FIT_SAMPLE = 2048  # method.fit sees the whole region up to this size, else a central crop of it
+
+
+class TileSource(Protocol):
+    """A processed region that can be read in ratio-aligned windows (engine.raster.PanMsPair)."""
+
+    ratio: int
+
+    @property
+    def height(self) -> int: ...
+
+    @property
+    def width(self) -> int: ...
+
+    @property
+    def bands(self) -> int: ...
+
+    def read(self, r0: int, c0: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """pan (h, w), ms_lr (h/r, w/r, B), pan_valid (h, w), ms_valid (h/r, w/r)."""
+        ...
+
+
+class ArraySource:
+    """A TileSource over in-memory arrays (already aligned: MS pixel (i, j) <-> PAN block (r*i, r*j))."""
+
+    def __init__(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int):
+        if pan.shape != (ms_lr.shape[0] * ratio, ms_lr.shape[1] * ratio):
+            raise ValueError(f"pan {pan.shape} is not ratio {ratio} times ms_lr {ms_lr.shape[:2]}")
+        self.pan = np.asarray(pan, dtype=np.float64)
+        self.ms = np.asarray(ms_lr, dtype=np.float64)
+        self.ratio = ratio
+
+    height = property(lambda self: self.pan.shape[0])
+    width = property(lambda self: self.pan.shape[1])
+    bands = property(lambda self: self.ms.shape[2])
+
+    def read(self, r0: int, c0: int, h: int, w: int):
+        r = self.ratio
+        pan = self.pan[r0:r0 + h, c0:c0 + w]
+        ms = self.ms[r0 // r:(r0 + h) // r, c0 // r:(c0 + w) // r]
+        return pan.copy(), ms.copy(), np.isfinite(pan), np.isfinite(ms).all(axis=-1)
+
+
+# ---------------------------------------------------------------------------------- the grid
+
+
+def _round_up(n: int, r: int) -> int:
+    return -(-n // r) * r
+
+
+def _boundaries(length: int, ratio: int, tile: int) -> list[int]:
+    """Core boundaries 0 = b0 < b1 < ... < bn = length, multiples of ratio, cores <= tile."""
+    n = max(1, math.ceil(length / tile))
+    units = length // ratio
+    return [ratio * ((k * units + n // 2) // n) for k in range(n + 1)]
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    height: int
+    width: int
+    ratio: int
+    tile: int  # core size, PAN pixels (multiple of ratio)
+    halo: int  # context on each side of the output window (multiple of ratio)
+    overlap: int  # feather half-width ov: overlaps are 2*ov wide (multiple of ratio)
+    row_bounds: tuple[int, ...]
+    col_bounds: tuple[int, ...]
+
+    @classmethod
+    def plan(cls, height: int, width: int, ratio: int, tile: int = 512, halo: int = 0,
+             overlap: Optional[int] = None) -> "TileGrid":
+        """Grid for a region; overlap defaults to tile/16 (at least one MS pixel) and is capped so
+        that ramps of neighbouring boundaries never meet."""
+        if height % ratio or width % ratio:
+            raise ValueError(f"region {height}x{width} is not a multiple of ratio {ratio}")
+        tile = _round_up(max(int(tile), ratio), ratio)
+        halo = _round_up(max(int(halo), 0), ratio)
+        rows, cols = _boundaries(height, ratio, tile), _boundaries(width, ratio, tile)
+        if overlap is None:
+            overlap = ratio * max(1, math.ceil(tile / 16 / ratio))
+        interior = [b - a for bounds in (rows, cols) for a, b in zip(bounds[1:-2], bounds[2:-1])]
+        cap = min([tile // 2] + [c // 2 for c in interior] + [c for bounds in (rows, cols) for c in
+                                                                (bounds[1] - bounds[0], bounds[-1] - bounds[-2])])
+        overlap = (min(_round_up(max(int(overlap), 0), ratio), cap) // ratio) * ratio
+        return cls(height, width, ratio, tile, halo, overlap, tuple(rows), tuple(cols))
+
+    @property
+    def n_tiles(self) -> int:
+        return (len(self.row_bounds) - 1) * (len(self.col_bounds) - 1)
+
+
+def _ramp(a0: int, a1: int, o0: int, o1: int, length: int, ov: int) -> np.ndarray:
+    """1-D feather weights over the output window [o0, o1) of the core [a0, a1)."""
+    w = np.ones(o1 - o0)
+    if ov == 0:
+        return w
+    pos = np.arange(o0, o1) + 0.5
+    if a0 > 0:
+        w = np.minimum(w, (pos - (a0 - ov)) / (2 * ov))
+    if a1 < length:
+        w = np.minimum(w, ((a1 + ov) - pos) / (2 * ov))
+    return w
+
+
+def _windows(bounds: Sequence[int], ov: int) -> list[tuple[int, int, int, int, int, int]]:
+    """Per core: (a0, a1, o0, o1, f0, f1) = core, output window, cell finalised after this tile."""
+    n, length = len(bounds) - 1, bounds[-1]
+    out = []
+    for k in range(n):
+        a0, a1 = bounds[k], bounds[k + 1]
+        o0, o1 = max(0, a0 - ov), min(length, a1 + ov)
+        f1 = length if k == n - 1 else a1 - ov
+        out.append((a0, a1, o0, o1, o0, f1))
+    return out
+
+
+# ---------------------------------------------------------------------------------- reading
+
+
+def read_padded(source: TileSource, r0: int, c0: int, h: int, w: int,
+                fill: tuple[float, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Window [r0, r0+h) x [c0, c0+w) of the region (may reach outside it: symmetric reflection),
+    invalid pixels replaced by the fill values; returns pan, ms_lr, valid (PAN and MS valid)."""
+    r = source.ratio
+    y0, y1 = max(0, r0), min(source.height, r0 + h)
+    x0, x1 = max(0, c0), min(source.width, c0 + w)
+    pan, ms, pan_valid, ms_valid = source.read(y0, x0, y1 - y0, x1 - x0)
+    pad = ((y0 - r0, r0 + h - y1), (x0 - c0, c0 + w - x1))
+    if any(p for pp in pad for p in pp):
+        lr_pad = tuple((a // r, b // r) for a, b in pad)
+        pan = np.pad(pan, pad, mode="symmetric")
+        pan_valid = np.pad(pan_valid, pad, mode="symmetric")
+        ms = np.pad(ms, lr_pad + ((0, 0),), mode="symmetric")
+        ms_valid = np.pad(ms_valid, lr_pad, mode="symmetric")
+    pan, ms = _apply_fill(pan, ms, pan_valid, ms_valid, fill)
+    valid = pan_valid & np.repeat(np.repeat(ms_valid, r, axis=0), r, axis=1)
+    return pan, ms, valid
+
+
+def _apply_fill(pan: np.ndarray, ms: np.ndarray, pan_valid: np.ndarray, ms_valid: np.ndarray,
+                fill: tuple[float, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    pan_fill, ms_fill = fill
+    if not pan_valid.all():
+        pan = np.where(pan_valid, pan, pan_fill)
+    if not ms_valid.all():
+        ms = np.where(ms_valid[..., None], ms, np.asarray(ms_fill)[None, None, :])
+    return pan, ms
+
+
+def central_window(height: int, width: int, ratio: int, size: int = FIT_SAMPLE) -> tuple[int, int, int, int]:
+    """The whole region if it is at most size x size, else its central ratio-aligned size x size crop."""
+    h, w = min(height, size // ratio * ratio), min(width, size // ratio * ratio)
+    r0, c0 = (height - h) // 2 // ratio * ratio, (width - w) // 2 // ratio * ratio
+    return r0, c0, h, w
+
+
+def fill_values(pan: np.ndarray, ms: np.ndarray, pan_valid: np.ndarray,
+                ms_valid: np.ndarray) -> tuple[float, np.ndarray]:
+    """Scene-wide values that stand in for nodata pixels: means of the valid sample pixels."""
+    pan_fill = float(pan[pan_valid].mean()) if pan_valid.any() else 0.0
+    ms_fill = ms[ms_valid].mean(axis=0) if ms_valid.any() else np.zeros(ms.shape[2])
+    return pan_fill, ms_fill
+
+
+def fit_on_sample(source: TileSource, method: FusionMethod, sensor: Sensor) -> tuple[float, np.ndarray]:
+    """Call method.fit on the scene sample (see central_window); returns the nodata fill values."""
+    r0, c0, h, w = central_window(source.height, source.width, source.ratio)
+    pan, ms, pan_valid, ms_valid = source.read(r0, c0, h, w)
+    fill = fill_values(pan, ms, pan_valid, ms_valid)
+    pan, ms = _apply_fill(pan, ms, pan_valid, ms_valid, fill)
+    method.fit(pan, ms, source.ratio, sensor)
+    return fill
+
+
+# ---------------------------------------------------------------------------------- fusing
+
+
+WriteFn = Callable[[int, int, np.ndarray, np.ndarray], None]  # (row, col, values (h,w,B), valid (h,w))
+
+
+def fuse_tiles(source: TileSource, method: FusionMethod, grid: TileGrid, write: WriteFn,
+               fill: tuple[float, np.ndarray], progress: Optional[Callable[[int, int], None]] = None,
+               is_cancelled: Optional[Callable[[], bool]] = None) -> None:
+    """Fuse every tile of the grid (method already fitted) and write finished cells in tile order."""
+    r, hal, ov = grid.ratio, grid.halo, grid.overlap
+    rows, cols = _windows(grid.row_bounds, ov), _windows(grid.col_bounds, ov)
+    bands = source.bands
+    done, total = 0, grid.n_tiles
+    prev_strip: Optional[np.ndarray] = None  # rows [f0, f0 + 2ov) of this tile row, from the previous
+    for i, (a0, a1, o0, o1, f0, f1) in enumerate(rows):
+        last_row = i == len(rows) - 1
+        next_strip = None if last_row else np.zeros((o1 - f1, grid.width, bands))
+        wy = _ramp(a0, a1, o0, o1, grid.height, ov)
+        hcarry: Optional[np.ndarray] = None  # left columns of this cell, from the previous tile
+        for j, (b0, b1, p0, p1, g0, g1) in enumerate(cols):
+            if is_cancelled is not None and is_cancelled():
+                raise Cancelled()
+            pan, ms, valid = read_padded(source, o0 - hal, p0 - hal, o1 - o0 + 2 * hal, p1 - p0 + 2 * hal, fill)
+            fused = np.asarray(method.fuse_tile(pan, ms, r, (o0 - hal, p0 - hal)), dtype=np.float64)
+            if fused.shape != pan.shape + (bands,):
+                raise ValueError(f"{method.name}.fuse_tile returned {fused.shape}, expected {pan.shape + (bands,)}")
+            inner = (slice(hal, hal + o1 - o0), slice(hal, hal + p1 - p0))
+            weighted = fused[inner] * (wy[:, None] * _ramp(b0, b1, p0, p1, grid.width, ov)[None, :])[..., None]
+            n_rows, n_cols = f1 - o0, g1 - p0
+            if next_strip is not None:
+                next_strip[:, p0:p1] += weighted[n_rows:]
+            cell = weighted[:n_rows, :n_cols].copy()
+            if hcarry is not None:
+                cell[:, :hcarry.shape[1]] += hcarry
+            if prev_strip is not None:
+                cell[:prev_strip.shape[0]] += prev_strip[:, g0:g1]
+            hcarry = weighted[:n_rows, n_cols:].copy() if j < len(cols) - 1 else None
+            write(f0, g0, cell, valid[inner][:n_rows, :n_cols])
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        prev_strip = next_strip
+
+
+def fuse_array(pan: np.ndarray, ms_lr: np.ndarray, method: FusionMethod, ratio: int,
+               sensor: Optional[Sensor] = None, tile: int = 512, overlap: Optional[int] = None,
+               fit: bool = True) -> np.ndarray:
+    """Tiled fusion of aligned in-memory arrays (the same code path as files): (H, W, B) float64."""
+    source = ArraySource(pan, ms_lr, ratio)
+    if fit:
+        fill = fit_on_sample(source, method, sensor or get_sensor(None))
+    else:
+        fill = fill_values(*source.read(0, 0, source.height, source.width))
+    grid = TileGrid.plan(source.height, source.width, ratio, tile, method.halo(ratio), overlap)
+    out = np.zeros((source.height, source.width, source.bands))
+
+    def write(r0: int, c0: int, values: np.ndarray, valid: np.ndarray) -> None:
+        out[r0:r0 + values.shape[0], c0:c0 + values.shape[1]] = np.where(valid[..., None], values, np.nan)
+
+    fuse_tiles(source, method, grid, write, fill)
+    return out
