@@ -63,6 +63,8 @@ def run_quality(scenes: list[str], methods: list[str]) -> dict:
         res = evaluate_methods(scene.pan, scene.ms_lr, scene.ratio, scene.sensor, scene.bits, methods)
         with tempfile.TemporaryDirectory() as tmp:
             res["s_per_MP"] = speed_of(scene, methods, Path(tmp))
+        for note in res["notes"]:
+            print(f"\nnote: {note}")
         print("\nReduced resolution (Wald protocol, 21 px border cut)\n")
         print(markdown_table(res["RR"], RR_KEYS))
         print("\nFull resolution\n")

@@ -255,9 +255,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_progress(d)
     d.set_defaults(func=cmd_demo)
 
+    sub.add_parser("train", help="train HFreqDiff: train --config models/hfreqdiff_train.json (see train --help)")
+
     for extra in _EXTRA_COMMANDS:
         extra(sub)
     return p
+
+
+def cmd_train(argv: Sequence[str]) -> int:
+    from .hfreqdiff.train import main as train_main
+
+    return train_main(list(argv))
 
 
 # Commands contributed by other modules (training, PADM): functions that add a subparser.
@@ -265,8 +273,11 @@ _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if argv[:1] == ["train"]:  # the training command owns its own options
+            return int(cmd_train(argv[1:]) or 0)
+        args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
     except PansharpenError as exc:
         print(f"error: {exc}", file=sys.stderr)

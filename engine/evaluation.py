@@ -18,6 +18,7 @@ from .metrics import full_resolution_metrics, reduced_resolution_metrics
 from .progress import ProgressFn, silent
 from .sensors import Sensor
 
+RR_CROP = 21  # border cut of the reduced-resolution metrics (toolbox convention)
 RR_KEYS = ("Q2n", "Q", "SAM", "ERGAS", "SCC", "PSNR", "SSIM")
 FR_KEYS = ("D_lambda_K", "D_s", "HQNR", "QNR")
 HIGHER_IS_BETTER = {"Q2n": True, "Q": True, "SAM": False, "ERGAS": False, "SCC": True, "PSNR": True,
@@ -41,19 +42,30 @@ def evaluate_methods(
     method_factory: Callable[[str], FusionMethod] = get_method,
     full_resolution: bool = True,
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """{"RR": {method: metrics}, "FR": {method: metrics}, "seconds": {method: s}} for one scene."""
-    ms_lr_lr, pan_lr = wald_degrade(ms_lr, pan, sensor, ratio)
-    out: dict[str, dict[str, dict[str, float]]] = {"RR": {}, "FR": {}, "seconds": {}}
-    steps = len(methods) * (2 if full_resolution else 1)
+    """{"RR": {method: metrics}, "FR": {method: metrics}, "seconds": {method: s}} for one scene.
+
+    The scene is cropped so the MS is a multiple of the ratio (the Wald-degraded pair then aligns);
+    reduced-resolution metrics are skipped (with a note) when the MS is too small for the 21-pixel
+    border cut and a 32-pixel Q2n block.
+    """
+    h, w = (ms_lr.shape[0] // ratio) * ratio, (ms_lr.shape[1] // ratio) * ratio
+    ms_lr, pan = ms_lr[:h, :w], pan[: h * ratio, : w * ratio]
+    reduced = min(h, w) >= 2 * RR_CROP + 32
+    ms_lr_lr, pan_lr = wald_degrade(ms_lr, pan, sensor, ratio) if reduced else (None, None)
+    out: dict = {"RR": {}, "FR": {}, "seconds": {}, "notes": []}
+    if not reduced:
+        out["notes"].append(f"MS {h}x{w} is too small for reduced-resolution metrics (21 px cut + 32 px blocks)")
+    steps = len(methods) * (int(reduced) + int(full_resolution))
     done = 0
     for spec in methods:
         method = method_factory(spec) if isinstance(spec, str) else spec
         name = method.name
         t0 = time.perf_counter()
-        fused_rr = fuse_in_memory(method, pan_lr, ms_lr_lr, ratio, sensor)
-        out["RR"][name] = reduced_resolution_metrics(fused_rr, ms_lr, ratio, bits)
-        done += 1
-        progress(done / steps, f"{name} reduced resolution")
+        if reduced:
+            fused_rr = fuse_in_memory(method, pan_lr, ms_lr_lr, ratio, sensor)
+            out["RR"][name] = reduced_resolution_metrics(fused_rr, ms_lr, ratio, bits, crop=RR_CROP)
+            done += 1
+            progress(done / steps, f"{name} reduced resolution")
         if full_resolution:
             fused_fr = fuse_in_memory(method, pan, ms_lr, ratio, sensor)
             out["FR"][name] = full_resolution_metrics(fused_fr, ms_lr, pan, sensor, ratio)
