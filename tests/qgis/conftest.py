@@ -82,7 +82,11 @@ def check_fused():
 def _headless_env(profile: Path, plugin_path: Optional[Path] = None) -> dict[str, str]:
     """Environment for a QGIS child process: offscreen, profile folder ``profile`` (never the user's),
     no bytecode written into plugin folders, QGIS_PLUGINPATH only when given."""
-    env = {k: v for k, v in os.environ.items() if k not in ("QGIS_PLUGINPATH", "PYTHONPATH")}
+    env = {k: v for k, v in os.environ.items() if k not in ("QGIS_PLUGINPATH", "PYTHONPATH", "PYTHONHOME")}
+    # QGIS's embedded Python finds its prefix through the first `python3` on PATH: a pyenv or other
+    # interpreter there gives it a foreign standard library and QGIS cannot import its bindings.
+    env["PATH"] = os.pathsep.join(["/usr/bin", "/bin"] + [d for d in env.get("PATH", "").split(os.pathsep)
+                                                          if d and ".pyenv" not in d and d not in ("/usr/bin", "/bin")])
     env.update(QT_QPA_PLATFORM="offscreen", QGIS_CUSTOM_CONFIG_PATH=str(profile), QGIS_OPTIONS_PATH=str(profile),
                PYTHONDONTWRITEBYTECODE="1")
     if plugin_path is not None:
