@@ -1,0 +1,106 @@
+"""Scene statistics and the network's conditioning arrays (numpy), shared by training and inference.
+
+Everything here is pointwise after ``fit_stats`` or uses spatially bounded filters, so a tile
+gives the same values as the whole scene away from its borders.
+
+Units: MS band b is normalised as (DN - centre_b) / scale_b (robust percentiles of the scene's
+MS); the PAN with its own robust centre/scale. The diffusion variable is the residual
+x0 = (HRMS - MS_up) / scale_b * X0_SCALE, so it has roughly unit spread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..degradation import decimate, mtf_filter, upsample_ms
+from ..sensors import Sensor
+
+X0_SCALE = 2.0  # residual / band scale is ~0.3-2 on real scenes: x0 gets roughly unit spread
+PAN_COND_CHANNELS = 2  # PAN, PAN high-pass (normalised)
+BAND_COND_CHANNELS = 3  # MS_up_b, matched PAN detail (additive, GLP-like), HPM-like detail
+
+
+@dataclass
+class SceneStats:
+    ms_centre: np.ndarray  # (B,) median of each MS band
+    ms_scale: np.ndarray  # (B,) robust spread (p98 - p2) / 4 of each MS band
+    pan_centre: float
+    pan_scale: float
+    match_gain: np.ndarray  # (B,) PAN -> band b histogram matching: std(MS_b) / std(PAN_LP)
+    match_offset: np.ndarray  # (B,) mean(MS_b) - gain_b * mean(PAN)
+    descriptors: np.ndarray  # (B,) normalised centre wavelengths (Sensor.descriptors)
+    lp_gnyq: float  # MTF Nyquist gain used for the PAN low-pass (mean of the MS gains)
+
+    def to_dict(self) -> dict:
+        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}
+
+    def select(self, bands: np.ndarray) -> "SceneStats":
+        """Statistics of a subset of bands (training augmentation)."""
+        return SceneStats(self.ms_centre[bands], self.ms_scale[bands], self.pan_centre, self.pan_scale,
+                          self.match_gain[bands], self.match_offset[bands], self.descriptors[bands], self.lp_gnyq)
+
+
+def _robust(values: np.ndarray) -> tuple[float, float]:
+    p2, p50, p98 = np.percentile(values, [2, 50, 98])
+    scale = (p98 - p2) / 4.0
+    floor = max(1e-3 * abs(p50), 1e-6)
+    return float(p50), float(max(scale, floor))
+
+
+def pan_lowpass(pan: np.ndarray, ratio: int, gnyq: float) -> np.ndarray:
+    """PAN at MS resolution brought back to the PAN grid (MTF filter, decimate, interpolate)."""
+    return upsample_ms(decimate(mtf_filter(pan, gnyq, ratio), ratio), ratio)
+
+
+def fit_stats(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor) -> SceneStats:
+    """Scene-wide statistics from (a sample of) the scene: PAN (H, W), MS (H/r, W/r, B)."""
+    pan = np.asarray(pan, np.float64)
+    ms_lr = np.asarray(ms_lr, np.float64)
+    n_bands = ms_lr.shape[2]
+    centre, scale = zip(*(_robust(ms_lr[:, :, b]) for b in range(n_bands)))
+    pan_centre, pan_scale = _robust(pan)
+    lp_gnyq = float(np.mean(sensor.gains(n_bands)))
+    pan_lr = decimate(mtf_filter(pan, lp_gnyq, ratio), ratio)
+    pan_lr_std = max(float(pan_lr.std()), 1e-6)
+    gain = ms_lr.reshape(-1, n_bands).std(0) / pan_lr_std
+    offset = ms_lr.reshape(-1, n_bands).mean(0) - gain * float(pan.mean())
+    return SceneStats(np.array(centre), np.array(scale), pan_centre, pan_scale, gain, offset,
+                      np.array(sensor.descriptors(n_bands), np.float64), lp_gnyq)
+
+
+def build_condition(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, stats: SceneStats) -> dict:
+    """Network conditioning for one image or tile.
+
+    Returns a dict: ``band`` (1, B, 3, H, W) float32, ``pan`` (1, 2, H, W) float32,
+    ``desc`` (1, B) float32 and ``ms_up`` (H, W, B) float64 DN (for the reconstruction).
+    """
+    pan = np.asarray(pan, np.float64)
+    ms_up = upsample_ms(np.asarray(ms_lr, np.float64), ratio)
+    pan_lp = pan_lowpass(pan, ratio, stats.lp_gnyq)
+    pan_hp = pan - pan_lp
+    s = stats.ms_scale
+    detail = pan_hp[:, :, None] * stats.match_gain  # PAN detail matched to each band (DN)
+    matched_lp = pan_lp[:, :, None] * stats.match_gain + stats.match_offset
+    floor = np.maximum(0.2 * np.abs(stats.ms_centre), 1e-6)
+    hpm = ms_up * detail / np.maximum(matched_lp, floor)  # multiplicative (HPM-like) detail
+    band = np.stack([(ms_up - stats.ms_centre) / s,
+                     detail / s * X0_SCALE,
+                     np.clip(hpm / s * X0_SCALE, -20.0, 20.0)], axis=0)  # (3, H, W, B)
+    band = np.transpose(band, (3, 0, 1, 2))[None]  # (1, B, 3, H, W)
+    pan_c = np.stack([(pan - stats.pan_centre) / stats.pan_scale, pan_hp / stats.pan_scale])[None]
+    return {"band": band.astype(np.float32), "pan": pan_c.astype(np.float32),
+            "desc": stats.descriptors[None].astype(np.float32), "ms_up": ms_up}
+
+
+def residual_target(hrms: np.ndarray, ms_up: np.ndarray, stats: SceneStats) -> np.ndarray:
+    """Training target x0 (1, B, H, W) float32 from the true HRMS (H, W, B)."""
+    x0 = (np.asarray(hrms, np.float64) - ms_up) / stats.ms_scale * X0_SCALE
+    return np.transpose(x0, (2, 0, 1))[None].astype(np.float32)
+
+
+def reconstruct(x0: np.ndarray, ms_up: np.ndarray, stats: SceneStats) -> np.ndarray:
+    """HRMS in DN (H, W, B) from the sampled x0 (1, B, H, W)."""
+    res = np.transpose(np.asarray(x0[0], np.float64), (1, 2, 0))
+    return ms_up + res * stats.ms_scale / X0_SCALE

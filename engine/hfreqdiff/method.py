@@ -1,0 +1,249 @@
+"""HFreqDiff as a tile fusion method (engine.methods.FusionMethod) with ONNX Runtime or torch.
+
+fit() takes the scene-wide statistics; fuse_tile() builds the conditioning, pads the tile onto
+the global 4-pixel grid of the network, draws position-keyed noise and runs the DDIM sampler
+(engine.hfreqdiff.diffusion) over a denoiser callable backed by an ONNX Runtime session
+(CUDAExecutionProvider when available) or the torch module.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from ..errors import PansharpenError
+from ..sensors import Sensor
+from .conditioning import X0_SCALE, SceneStats, build_condition, fit_stats, reconstruct
+from .diffusion import Denoiser, ddim_sample, tile_noise
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+DEFAULT_STEPS = 1  # measured best against ground truth (models/HFREQDIFF_MODEL_CARD.md, quality vs steps)
+GRID = 4  # the network works on a grid of 4 PAN pixels (two stride-2 levels)
+NET_RADIUS = 64  # receptive-field radius of the network in PAN pixels, worst grid phase (a test measures it)
+MTF_RADIUS = 20  # 41-tap MTF kernels
+INPUT_NAMES = ("x_t", "t", "band_cond", "pan_cond", "desc")
+
+
+def upsample_radius(ratio: int) -> int:
+    """Support radius (PAN pixels) of engine.degradation.upsample_ms."""
+    if ratio & (ratio - 1) == 0:
+        return 11 * (ratio - 1)  # interp23tap: 23 taps per doubling
+    return 3 * ratio  # Keys cubic: 2 LR pixels plus the phase
+
+
+def condition_radius(ratio: int) -> int:
+    """Support radius of the conditioning: PAN low-pass = MTF filter, decimation, upsampling."""
+    return MTF_RADIUS + ratio + upsample_radius(ratio)
+
+
+def _round_up(n: int, m: int) -> int:
+    return -(-n // m) * m
+
+
+# --- denoiser backends -----------------------------------------------------------------------
+
+def _feeds(x_t: np.ndarray, t: float, cond: dict) -> dict:
+    n = x_t.shape[0]
+    return {"x_t": np.ascontiguousarray(x_t, np.float32), "t": np.full((n,), t, np.float32),
+            "band_cond": cond["band"], "pan_cond": cond["pan"], "desc": cond["desc"]}
+
+
+def onnx_denoiser(path: Path, device: str = "auto", threads: Optional[int] = None) -> tuple[Denoiser, str, dict]:
+    """(denoiser, provider actually used, metadata) for an ONNX model file."""
+    import onnxruntime as ort
+
+    providers = ["CPUExecutionProvider"]
+    if device in ("auto", "cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")
+    elif device == "cuda":
+        raise PansharpenError("Device 'cuda' asked for but ONNX Runtime has no CUDAExecutionProvider: "
+                              "install onnxruntime-gpu or use --device cpu.")
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    try:
+        sess = ort.InferenceSession(str(path), opts, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise PansharpenError(f"Cannot load the model {path}: {exc}; check the file or pick another model.") from exc
+    meta = dict(sess.get_modelmeta().custom_metadata_map)
+
+    def denoise(x_t: np.ndarray, t: float, cond: dict) -> np.ndarray:
+        return sess.run(None, _feeds(x_t, t, cond))[0]
+
+    return denoise, "onnxruntime:" + sess.get_providers()[0], meta
+
+
+def load_torch_model(path: Path, device: str = "cpu"):
+    """(network in eval mode, metadata) from a .pt file written by train/export."""
+    import torch
+
+    from .network import build_network
+
+    try:
+        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+        net = build_network(ckpt["net_config"])
+        net.load_state_dict(ckpt["state_dict"])
+    except Exception as exc:
+        raise PansharpenError(f"Cannot load the model {path}: {exc}; check the file or pick another model.") from exc
+    return net.to(device).eval(), dict(ckpt.get("meta", {}))
+
+
+def torch_denoiser_of(net, device: str = "cpu") -> Denoiser:
+    import torch
+
+    def denoise(x_t: np.ndarray, t: float, cond: dict) -> np.ndarray:
+        with torch.no_grad():
+            feeds = _feeds(x_t, t, cond)
+            args = [torch.from_numpy(np.ascontiguousarray(feeds[k])).to(device) for k in INPUT_NAMES]
+            return net(*args).float().cpu().numpy()
+
+    return denoise
+
+
+def torch_denoiser(path: Path, device: str = "auto") -> tuple[Denoiser, str, dict]:
+    import torch
+
+    dev = "cuda" if device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
+    if device == "cuda" and dev != "cuda":
+        raise PansharpenError("Device 'cuda' asked for but torch sees no GPU: use --device cpu.")
+    net, meta = load_torch_model(path, dev)
+    return torch_denoiser_of(net, dev), f"torch:{dev}", meta
+
+
+def _resolve_model(model: Optional[str | Path], backend: str) -> Path:
+    """The model file: an explicit file, the first suitable file of a folder, or the bundled one."""
+    suffixes = {"auto": (".onnx", ".pt"), "onnx": (".onnx",), "torch": (".pt",)}[backend]
+    if model is None:
+        candidates = [MODELS_DIR / f"hfreqdiff{s}" for s in suffixes]
+    elif Path(model).is_dir():
+        candidates = [f for s in suffixes for f in sorted(Path(model).glob(f"*{s}"))]
+    else:
+        candidates = [Path(model)]
+    for c in candidates:
+        if c.is_file():
+            return c
+    where = model if model is not None else MODELS_DIR
+    raise PansharpenError(f"No HFreqDiff model found at {where}: give --model a .onnx/.pt file "
+                          "(or a folder holding one), or use a classical method.")
+
+
+# --- sampling --------------------------------------------------------------------------------
+
+def sample_tile(denoiser: Denoiser, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, stats: SceneStats,
+                steps: int, seed: int, origin: tuple[int, int] = (0, 0),
+                callback: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
+    """Fused tile (H, W, B) in DN. The tile is padded (edge) onto the global 4-pixel grid so the
+    network's downsampling phase, like the noise, depends on global coordinates only."""
+    h, w = pan.shape
+    cond = build_condition(pan, ms_lr, ratio, stats)
+    top, left = origin[0] % GRID, origin[1] % GRID
+    bottom, right = (-(h + top)) % GRID, (-(w + left)) % GRID
+    sp = ((top, bottom), (left, right))
+    band = np.pad(cond["band"], ((0, 0), (0, 0), (0, 0)) + sp, mode="edge")
+    pan_c = np.pad(cond["pan"], ((0, 0), (0, 0)) + sp, mode="edge")
+    noise = tile_noise(seed, ms_lr.shape[2], band.shape[-2:], (origin[0] - top, origin[1] - left))
+    x0 = ddim_sample(denoiser, noise, {"band": band, "pan": pan_c, "desc": cond["desc"]}, steps, callback)
+    return reconstruct(x0[..., top:top + h, left:left + w], cond["ms_up"], stats)
+
+
+class HFreqDiffMethod:
+    """Diffusion model of the high-frequency residual (engine.methods.FusionMethod protocol).
+
+    Options: model (file or folder; default the bundled models/hfreqdiff.onnx, else .pt), steps
+    (DDIM steps; default the model's metadata, else 1), seed, samples (K > 1 averages K seeds and keeps
+    their per-pixel spread), device (auto | cpu | cuda), backend (auto | onnx | torch).
+    ``provider`` tells which runtime/device is actually used.
+    """
+
+    name = "hfreqdiff"
+
+    def __init__(self, model: Optional[str | Path] = None, steps: Optional[int] = None, seed: int = 0,
+                 samples: int = 1, device: str = "auto", backend: str = "auto", threads: Optional[int] = None,
+                 denoiser: Optional[Denoiser] = None):
+        """``denoiser`` (a callable (x_t, t, cond) -> x0) replaces model loading, e.g. for a network
+        being trained."""
+        if backend not in ("auto", "onnx", "torch"):
+            raise PansharpenError(f"Unknown HFreqDiff backend '{backend}': use auto, onnx or torch.")
+        if device not in ("auto", "cpu", "cuda"):
+            raise PansharpenError(f"Unknown device '{device}': use auto, cpu or cuda.")
+        if samples < 1:
+            raise PansharpenError(f"samples must be at least 1 (got {samples}).")
+        if denoiser is not None:
+            self._init_runtime(denoiser, "callable", {}, steps, seed, samples)
+            self.model_path = None
+            return
+        self.model_path = _resolve_model(model, backend)
+        use_onnx = self.model_path.suffix.lower() == ".onnx"
+        expected = {"onnx": ".onnx", "torch": ".pt"}.get(backend)
+        if expected and self.model_path.suffix.lower() != expected:
+            raise PansharpenError(f"Backend '{backend}' cannot run {self.model_path}: give a {expected} model.")
+        if use_onnx:
+            try:
+                fn, provider, meta = onnx_denoiser(self.model_path, device, threads)
+            except ImportError as exc:
+                raise PansharpenError("onnxruntime is not installed: install it (pip install onnxruntime) "
+                                      "to run HFreqDiff.") from exc
+        else:
+            try:
+                fn, provider, meta = torch_denoiser(self.model_path, device)
+            except ImportError as exc:
+                raise PansharpenError(f"torch is needed for the model {self.model_path}: install torch or "
+                                      "use the .onnx model.") from exc
+        if float(meta.get("x0_scale", X0_SCALE)) != X0_SCALE:
+            raise PansharpenError(f"The model {self.model_path} was trained with another residual scale: "
+                                  "retrain or export it with this version.")
+        self._init_runtime(fn, provider, meta, steps, seed, samples)
+
+    def _init_runtime(self, fn: Denoiser, provider: str, meta: dict, steps: Optional[int], seed: int,
+                      samples: int) -> None:
+        self._denoise, self.provider, self.metadata = fn, provider, meta
+        self.steps = int(steps if steps is not None else meta.get("default_steps", DEFAULT_STEPS))
+        if self.steps < 1:
+            raise PansharpenError(f"steps must be at least 1 (got {self.steps}).")
+        self.seed, self.samples = int(seed), int(samples)
+        self.stats: Optional[SceneStats] = None
+        self.last_spread: Optional[np.ndarray] = None
+
+    def halo(self, ratio: int) -> int:
+        return _round_up(condition_radius(ratio) + NET_RADIUS, ratio)
+
+    def fit(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor) -> None:
+        _check_shapes(pan, ms_lr, ratio)
+        self.stats = fit_stats(pan, ms_lr, ratio, sensor)
+
+    def fuse_tile_with_spread(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int,
+                              origin: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """(mean over the K samples, per-pixel standard deviation), both (H, W, B) in DN."""
+        if self.stats is None:
+            raise RuntimeError("HFreqDiffMethod.fit must be called before fuse_tile")
+        _check_shapes(pan, ms_lr, ratio)
+        if ms_lr.shape[2] != len(self.stats.ms_scale):
+            raise PansharpenError(f"The tile has {ms_lr.shape[2]} bands but the method was fitted on "
+                                  f"{len(self.stats.ms_scale)}: fit it on the same MS.")
+        draws = [sample_tile(self._denoise, pan, ms_lr, ratio, self.stats, self.steps, self.seed + k, origin)
+                 for k in range(self.samples)]
+        stack = np.stack(draws)
+        return stack.mean(0), stack.std(0)
+
+    def fuse_tile(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, origin: tuple[int, int]) -> np.ndarray:
+        mean, spread = self.fuse_tile_with_spread(pan, ms_lr, ratio, origin)
+        self.last_spread = spread if self.samples > 1 else None
+        return mean
+
+    def describe(self) -> dict:
+        return {"model": str(self.model_path), "provider": self.provider, "steps": self.steps,
+                "seed": self.seed, "samples": self.samples,
+                "trained": json.loads(self.metadata.get("training", "{}") or "{}")}
+
+
+def _check_shapes(pan: np.ndarray, ms_lr: np.ndarray, ratio: int) -> None:
+    if pan.ndim != 2 or ms_lr.ndim != 3:
+        raise ValueError(f"expected pan (H, W) and ms_lr (h, w, B), got {pan.shape} and {ms_lr.shape}")
+    if pan.shape != (ms_lr.shape[0] * ratio, ms_lr.shape[1] * ratio):
+        raise ValueError(f"pan {pan.shape} is not ms_lr {ms_lr.shape[:2]} times the ratio {ratio}")
+    if not 3 <= ms_lr.shape[2] <= 8:
+        raise PansharpenError(f"HFreqDiff serves 3 to 8 MS bands, the MS has {ms_lr.shape[2]}: "
+                              "select 3-8 bands or use a classical method.")
