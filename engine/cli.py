@@ -52,15 +52,18 @@ def cmd_fuse(args: argparse.Namespace) -> int:
 def _report_fuse(result, progress_kind: str) -> None:
     info = {"output": str(result.out_path), "width": result.width, "height": result.height,
             "bands": result.bands, "seconds": round(result.seconds, 2), "method": result.method,
-            "notes": list(result.notes)}
+            "provider": result.provider, "notes": list(result.notes),
+            "uncertainty": str(result.uncertainty_path) if result.uncertainty_path else None}
     if progress_kind == "json":
         print(json.dumps({"result": info}), flush=True)
         return
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     mp = result.width * result.height / 1e6
-    print(f"wrote {result.out_path} ({result.width}x{result.height}x{result.bands}, {result.method}, "
-          f"{result.seconds:.1f} s, {result.seconds / max(mp, 1e-9):.2f} s/MP)")
+    print(f"wrote {result.out_path} ({result.width}x{result.height}x{result.bands}, {result.method} on "
+          f"{result.provider}, {result.seconds:.1f} s, {result.seconds / max(mp, 1e-9):.2f} s/MP)")
+    if result.uncertainty_path:
+        print(f"wrote {result.uncertainty_path} (per-pixel standard deviation of the samples)")
 
 
 def _print_tables(results: dict, as_markdown: bool = True) -> None:
@@ -269,7 +272,13 @@ def cmd_train(argv: Sequence[str]) -> int:
 
 
 # Commands contributed by other modules (training, PADM): functions that add a subparser.
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+def _add_padm_commands(sub: argparse._SubParsersAction) -> None:
+    from .padm.cli import add_degradation_command
+
+    add_degradation_command(sub)
+
+
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_padm_commands]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
