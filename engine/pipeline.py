@@ -5,15 +5,20 @@ on the scene sample (the whole processed region up to 2048 x 2048 PAN pixels, el
 ratio-aligned 2048 x 2048 crop); fuse tiles with halo and feathered overlaps; write the GeoTIFF
 under a temporary name in the output folder and rename it when complete. An error or a cancel
 leaves no file behind; inputs are never written.
+
+A method that draws several samples (HFreqDiff with samples > 1) also gets an uncertainty GeoTIFF
+``<out stem>_uncertainty.tif`` beside the output: float32, per band the per-pixel standard deviation
+of the samples in the input's digital numbers, same grid; written and renamed with the output.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 
@@ -33,6 +38,33 @@ class FuseResult:
     seconds: float
     notes: list[str] = field(default_factory=list)
     method: str = ""
+    provider: str = ""  # runtime that ran the method (e.g. CPUExecutionProvider, torch:cuda, numpy)
+    uncertainty_path: Optional[Path] = None
+
+
+class _MeanAndSpread:
+    """Adapter: fuse_tile returns the samples' mean and spread stacked as 2B bands."""
+
+    def __init__(self, method):
+        self.method, self.name = method, method.name
+
+    def halo(self, ratio: int) -> int:
+        return self.method.halo(ratio)
+
+    def fit(self, *args) -> None:
+        self.method.fit(*args)
+
+    def fuse_tile(self, pan, ms_lr, ratio, origin):
+        mean, spread = self.method.fuse_tile_with_spread(pan, ms_lr, ratio, origin)
+        return np.concatenate([mean, spread], axis=2)
+
+
+def uncertainty_path_for(out: Path) -> Path:
+    return out.with_name(f"{out.stem}_uncertainty.tif")
+
+
+def _draws_samples(method) -> bool:
+    return int(getattr(method, "samples", 1) or 1) > 1 and hasattr(method, "fuse_tile_with_spread")
 
 
 def _resolve_method(method: str | FusionMethod, options: Optional[dict]) -> tuple[FusionMethod, dict]:
@@ -77,22 +109,68 @@ def fuse_files(
         dtype = np.dtype(np.float32) if float_output else pair.ms.dtype
         nodata = output_nodata(pair, dtype)
         params = {**params, "tile": grid.tile, "halo": grid.halo, "overlap": grid.overlap, "ratio": ratio}
-        metadata = provenance_metadata(method_obj.name, params, sensor_obj, __version__, extra_metadata)
+        described = method_obj.describe() if hasattr(method_obj, "describe") else {}
+        provider = str(getattr(method_obj, "provider", "numpy"))
+        extra = {**({"runtime": described} if described else {}), **(extra_metadata or {})}
+        metadata = provenance_metadata(method_obj.name, params, sensor_obj, __version__, extra)
         descriptions = _band_descriptions(pair.ms.descriptions, sensor_obj.band_names)
+        spread_out = uncertainty_path_for(out) if _draws_samples(method_obj) else None
+        if spread_out is not None:
+            check_output_path(spread_out, [pan_path, ms_path])
 
         def tile_done(done: int, total: int) -> None:
             report(0.05 + 0.94 * done / total, f"{method_obj.name}: tile {done}/{total}")
 
-        with OutputWriter(out, pair.width, pair.height, pair.bands, dtype, pair.geotransform, pair.pan.wkt,
-                          nodata, descriptions, metadata) as writer:
-            fuse_tiles(pair, method_obj, grid, writer.write, fill, tile_done, cancelled)
+        bands = pair.bands
+        with OutputWriter(out, pair.width, pair.height, bands, dtype, pair.geotransform, pair.pan.wkt,
+                          nodata, descriptions, metadata) as writer, \
+                _optional_spread_writer(spread_out, pair, descriptions, metadata) as spread_writer:
+            if spread_writer is None:
+                fuse_tiles(pair, method_obj, grid, writer.write, fill, tile_done, cancelled)
+            else:
+                def write_both(r0: int, c0: int, values: np.ndarray, valid: np.ndarray) -> None:
+                    writer.write(r0, c0, values[..., :bands], valid)
+                    spread_writer.write(r0, c0, values[..., bands:], valid)
+
+                fuse_tiles(pair, _MeanAndSpread(method_obj), grid, write_both, fill, tile_done, cancelled,
+                           out_bands=2 * bands)
             if cancelled():
                 raise Cancelled()
-            writer.commit()
+            if spread_writer is not None:
+                spread_writer.commit()
+            try:
+                writer.commit()
+            except BaseException:
+                if spread_out is not None:
+                    spread_out.unlink(missing_ok=True)
+                raise
         report(1.0, f"{method_obj.name}: wrote {out.name}")
-        return FuseResult(out, pair.width, pair.height, pair.bands, time.perf_counter() - t0, notes, method_obj.name)
+        return FuseResult(out, pair.width, pair.height, bands, time.perf_counter() - t0, notes, method_obj.name,
+                          provider, spread_out)
     finally:
         pair.close()
+
+
+@contextmanager
+def _optional_spread_writer(path: Optional[Path], pair, descriptions: list[str],
+                            metadata: dict[str, str]) -> Iterator[Optional[OutputWriter]]:
+    """The float32 uncertainty writer when ``path`` is given (else None); removed on any error."""
+    if path is None:
+        yield None
+        return
+    nodata = -1.0  # a spread is never negative
+    names = [f"{d or f'band {i + 1}'} spread (std of samples)" for i, d in enumerate(descriptions)]
+    md = {**metadata, "PADM_LAYER": "uncertainty: per-pixel standard deviation of the samples, in DN"}
+    spread_writer = OutputWriter(path, pair.width, pair.height, pair.bands, np.dtype(np.float32),
+                                 pair.geotransform, pair.pan.wkt, nodata, names, md)
+    try:
+        yield spread_writer
+    except BaseException:
+        spread_writer.abort()
+        raise
+    finally:
+        if spread_writer.ds is not None:
+            spread_writer.abort()
 
 
 def _band_descriptions(ms_descriptions: list[str], sensor_names: tuple[str, ...]) -> list[str]:

@@ -213,11 +213,13 @@ WriteFn = Callable[[int, int, np.ndarray, np.ndarray], None]  # (row, col, value
 
 def fuse_tiles(source: TileSource, method: FusionMethod, grid: TileGrid, write: WriteFn,
                fill: tuple[float, np.ndarray], progress: Optional[Callable[[int, int], None]] = None,
-               is_cancelled: Optional[Callable[[], bool]] = None) -> None:
-    """Fuse every tile of the grid (method already fitted) and write finished cells in tile order."""
+               is_cancelled: Optional[Callable[[], bool]] = None, out_bands: Optional[int] = None) -> None:
+    """Fuse every tile of the grid (method already fitted) and write finished cells in tile order.
+
+    ``out_bands``: the number of bands fuse_tile returns, when not the MS band count (e.g. mean and spread)."""
     r, hal, ov = grid.ratio, grid.halo, grid.overlap
     rows, cols = _windows(grid.row_bounds, ov), _windows(grid.col_bounds, ov)
-    bands = source.bands
+    bands = out_bands or source.bands
     done, total = 0, grid.n_tiles
     prev_strip: Optional[np.ndarray] = None  # rows [f0, f0 + 2ov) of this tile row, from the previous
     for i, (a0, a1, o0, o1, f0, f1) in enumerate(rows):
