@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -271,3 +272,44 @@ def test_train_help():
     r = subprocess.run([sys.executable, "-m", "padm_pansharpening.engine.hfreqdiff.train", "--help"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "--config" in r.stdout
+
+
+def test_samples_write_an_uncertainty_geotiff_beside_the_output(tmp_path, onnx_path):
+    from osgeo import gdal
+
+    from padm_pansharpening.engine import datasets
+    from padm_pansharpening.engine.errors import Cancelled
+    from padm_pansharpening.engine.pipeline import fuse_files
+
+    scene, _ = datasets.demo_scene(128, seed=5)
+    pan, ms = datasets.write_geotiffs(scene, tmp_path)
+    opts = {"model": str(onnx_path), "steps": 2, "device": "cpu"}
+    one = fuse_files(pan, ms, tmp_path / "one.tif", "hfreqdiff", tile=64, method_options={**opts, "samples": 1})
+    assert one.uncertainty_path is None and not (tmp_path / "one_uncertainty.tif").exists()
+    assert one.provider.startswith("onnxruntime:")
+
+    res = fuse_files(pan, ms, tmp_path / "three.tif", "hfreqdiff", tile=64, method_options={**opts, "samples": 3})
+    assert res.uncertainty_path == tmp_path / "three_uncertainty.tif"
+    fused, spread = gdal.Open(str(res.out_path)), gdal.Open(str(res.uncertainty_path))
+    assert spread.RasterCount == fused.RasterCount == 4
+    assert spread.GetGeoTransform() == fused.GetGeoTransform() and spread.GetProjection() == fused.GetProjection()
+    assert spread.GetRasterBand(1).DataType == gdal.GDT_Float32
+    s = spread.ReadAsArray().astype(np.float64)
+    assert (s >= 0).all() and s.mean() > 0  # independent seeds differ
+    md = fused.GetMetadata()
+    assert json.loads(md["PADM_RUNTIME"])["samples"] == 3 and "onnxruntime" in md["PADM_RUNTIME"]
+    # the mean of 3 samples differs from the single sample (seed 0 is one of the three)
+    assert np.abs(fused.ReadAsArray().astype(float) - gdal.Open(str(one.out_path)).ReadAsArray()).max() > 0
+    fused = spread = None
+
+    calls = {"n": 0}
+
+    def cancel_after_two_tiles() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    with pytest.raises(Cancelled):
+        fuse_files(pan, ms, tmp_path / "cut.tif", "hfreqdiff", tile=64, is_cancelled=cancel_after_two_tiles,
+                   method_options={**opts, "samples": 2})
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("cut", ".cut")))
+    assert left == []
