@@ -3,8 +3,10 @@
 Quality: for every scene, the reduced-resolution (Wald) and full-resolution metric tables of every
 method (engine.evaluation). Speed: seconds per PAN megapixel of the tiled GeoTIFF pipeline
 (engine.pipeline) on each scene. Markdown on stdout, JSON in build/bench.json.
+HFreqDiff speed: seconds per PAN megapixel for the default run and per extra DDIM step, ONNX
+Runtime against torch, on a synthetic 1024 x 1024 scene (`--speed-size`, 0 to skip).
 Optional: `--memory N` compares peak RSS and speed of our Brovey with GDAL's gdal_pansharpen
-on a synthetic N x N PAN scene.
+on a synthetic N x N PAN scene; `--memory-hfreqdiff N` measures HFreqDiff's peak RSS on one.
 """
 
 from __future__ import annotations
@@ -20,12 +22,26 @@ import tempfile
 import time
 from pathlib import Path
 
-from .datasets import list_scenes, load_scene, write_geotiffs
+from .datasets import demo_scene, list_scenes, load_scene, write_geotiffs
 from .evaluation import FR_KEYS, RR_KEYS, evaluate_methods, markdown_table
 from .methods import METHOD_NAMES
 from .pipeline import fuse_files
 
-DEFAULT_METHODS = ["exp", "brovey", "gsa", "mtf-glp-hpm", "bdsd-pc"]
+CLASSICAL = ["exp", "brovey", "gsa", "mtf-glp-hpm", "bdsd-pc"]
+MODELS = Path(__file__).resolve().parents[1] / "models"
+
+
+def default_methods() -> list[str]:
+    """The classical baselines, plus HFreqDiff when the bundled model is there."""
+    return CLASSICAL + (["hfreqdiff"] if (MODELS / "hfreqdiff.onnx").exists() else [])
+
+
+def training_scenes() -> list[str]:
+    """The shared scenes the bundled HFreqDiff model was trained on (from its training config)."""
+    try:
+        return list(json.loads((MODELS / "hfreqdiff_train.json").read_text()).get("train_scenes", []))
+    except (OSError, ValueError):
+        return []
 
 
 def machine_summary() -> str:
@@ -58,8 +74,9 @@ def run_quality(scenes: list[str], methods: list[str]) -> dict:
     report: dict = {"machine": machine_summary(), "scenes": {}}
     for name in scenes:
         scene = load_scene(name)
+        seen = " (HFreqDiff was trained on this scene)" if name in training_scenes() else " (held out)"
         print(f"\n## {name} — {scene.sensor.name}, {scene.n_bands} bands, ratio {scene.ratio}, "
-              f"PAN {scene.pan.shape[1]}x{scene.pan.shape[0]}", flush=True)
+              f"PAN {scene.pan.shape[1]}x{scene.pan.shape[0]}{seen if 'hfreqdiff' in methods else ''}", flush=True)
         res = evaluate_methods(scene.pan, scene.ms_lr, scene.ratio, scene.sensor, scene.bits, methods)
         with tempfile.TemporaryDirectory() as tmp:
             res["s_per_MP"] = speed_of(scene, methods, Path(tmp))
@@ -116,6 +133,40 @@ def _peak_rss_of(cmd: list[str]) -> tuple[float, float]:
     return time.perf_counter() - t0, int(r.stdout.strip().splitlines()[-1]) / 1024.0
 
 
+def run_hfreqdiff_speed(size: int, folder: Path) -> dict:
+    """HFreqDiff through the GeoTIFF pipeline on a synthetic size x size scene: seconds per PAN
+    megapixel at 1 and 3 DDIM steps, per backend; per step = (t3 - t1) / 2."""
+    from .hfreqdiff.method import HFreqDiffMethod
+
+    scene, _ = demo_scene(size, seed=7)
+    pan_path, ms_path = write_geotiffs(scene, folder)
+    mp = size * size / 1e6
+    default_steps = HFreqDiffMethod(device="cpu").steps
+    out: dict = {"size": size, "default_steps": default_steps}
+    for backend, model in (("onnx", MODELS / "hfreqdiff.onnx"), ("torch", MODELS / "hfreqdiff.pt")):
+        if not model.exists():
+            continue
+        times = {}
+        for steps in sorted({1, 3, default_steps}):
+            target = folder / f"speed_{backend}_{steps}.tif"
+            res = fuse_files(pan_path, ms_path, target, "hfreqdiff", sensor=scene.sensor.name,
+                             method_options={"backend": backend, "steps": steps, "device": "auto"})
+            times[steps] = res.seconds / mp
+            target.unlink()
+        out[backend] = {"provider": res.provider, "s_per_MP_default_run": times[default_steps],
+                        "s_per_MP_per_step": (times[3] - times[1]) / 2, "s_per_MP_by_steps": times}
+    return out
+
+
+def run_hfreqdiff_memory(size: int, folder: Path) -> dict:
+    pan, ms = _make_big_scene(folder, size)
+    out = folder / "hfd.tif"
+    cmd = [sys.executable, "-m", "padm_pansharpening", "fuse", "--pan", str(pan), "--ms", str(ms), "--out", str(out),
+           "--method", "hfreqdiff", "--sensor", "none", "--progress", "none"]
+    seconds, rss = _peak_rss_of(cmd)
+    return {"size": size, "seconds": seconds, "s_per_MP": seconds / (size * size / 1e6), "peak_rss_MiB": rss}
+
+
 def run_memory(size: int, folder: Path) -> dict:
     pan, ms = _make_big_scene(folder, size)
     mp = size * size / 1e6
@@ -133,8 +184,10 @@ def run_memory(size: int, folder: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="build.py bench", description=__doc__.splitlines()[0])
     p.add_argument("--scenes", default=",".join(list_scenes()), help="comma-separated shared scenes")
-    p.add_argument("--methods", default=",".join(DEFAULT_METHODS))
+    p.add_argument("--methods", default=",".join(default_methods()))
+    p.add_argument("--speed-size", type=int, default=1024, help="HFreqDiff speed scene size (0: skip)")
     p.add_argument("--memory", type=int, default=0, help="also measure peak RSS on an N x N PAN scene (e.g. 16384)")
+    p.add_argument("--memory-hfreqdiff", type=int, default=0, help="HFreqDiff peak RSS on an N x N PAN scene (e.g. 8192)")
     p.add_argument("--json", default="build/bench.json")
     args = p.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
@@ -144,6 +197,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"# PADM Pansharpening bench\n\nMachine: {machine_summary()}")
     report = run_quality([s for s in args.scenes.split(",") if s], methods)
+    if args.speed_size and "hfreqdiff" in methods:
+        with tempfile.TemporaryDirectory() as tmp:
+            speed = run_hfreqdiff_speed(args.speed_size, Path(tmp))
+        report["hfreqdiff_speed"] = speed
+        print(f"\n## HFreqDiff speed, {speed['size']}x{speed['size']} PAN, whole GeoTIFF pipeline "
+              f"(default {speed['default_steps']} step(s))\n")
+        print("| backend | provider | s/MP default run | s/MP per extra step |\n|---|---|---|---|")
+        for backend in ("onnx", "torch"):
+            if backend in speed:
+                r = speed[backend]
+                print(f"| {backend} | {r['provider']} | {r['s_per_MP_default_run']:.2f} | {r['s_per_MP_per_step']:.2f} |")
+    if args.memory_hfreqdiff:
+        with tempfile.TemporaryDirectory(dir=Path(args.json).parent if Path(args.json).parent.exists() else None) as tmp:
+            hm = run_hfreqdiff_memory(args.memory_hfreqdiff, Path(tmp))
+        report["memory_hfreqdiff"] = hm
+        print(f"\n## HFreqDiff peak memory on a {hm['size']}x{hm['size']} PAN scene: {hm['peak_rss_MiB']:.0f} MiB, "
+              f"{hm['seconds']:.0f} s ({hm['s_per_MP']:.2f} s/MP)")
     if args.memory:
         with tempfile.TemporaryDirectory(dir=Path(args.json).parent if Path(args.json).parent.exists() else None) as tmp:
             mem = run_memory(args.memory, Path(tmp))
