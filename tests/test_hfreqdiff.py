@@ -313,3 +313,15 @@ def test_samples_write_an_uncertainty_geotiff_beside_the_output(tmp_path, onnx_p
                    method_options={**opts, "samples": 2})
     left = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("cut", ".cut")))
     assert left == []
+
+
+@pytest.mark.skipif(not BUNDLED_ONNX.exists(), reason="bundled model models/hfreqdiff.onnx not trained yet")
+def test_bundled_onnx_metadata_describes_the_model():
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(BUNDLED_ONNX), load_external_data=False).metadata_props}
+    for key in ("format", "bands", "ratios", "normalisation", "default_steps", "tile", "overlap", "training"):
+        assert meta.get(key), key
+    assert meta["format"] == "hfreqdiff-v1" and meta["ratios"] == "2,4" and meta["bands"] == "3-8"
+    trained = json.loads(meta["training"])
+    assert trained["steps_trained"] > 0 and set(trained["train_scenes"]).isdisjoint(trained.get("val_scenes", []))

@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .conditioning import BAND_COND_CHANNELS, PAN_COND_CHANNELS, X0_SCALE
-from .method import DEFAULT_STEPS, INPUT_NAMES, load_torch_model
+from .method import DEFAULT_STEPS, DEFAULT_TILE, INPUT_NAMES, load_torch_model, tile_halo
 
 OPSET = 17
 FORMAT = "hfreqdiff-v1"
@@ -36,6 +36,11 @@ def model_metadata(extra: Optional[dict] = None) -> dict[str, str]:
         "inputs": "x_t (N,B,H,W); t (N,); band_cond (N,B,%d,H,W); pan_cond (N,%d,H,W); desc (N,B); "
                   "H, W multiples of 4" % (BAND_COND_CHANNELS, PAN_COND_CHANNELS),
         "output": "x0 (N,B,H,W)",
+        "normalisation": "per scene (engine.hfreqdiff.conditioning.fit_stats): MS band b and PAN as "
+                         "(DN - median) / ((p98 - p2) / 4); x0 = (HRMS - MS_up) / scale_b * x0_scale",
+        "tile": str(DEFAULT_TILE),
+        "overlap": json.dumps({f"ratio {r}": tile_halo(r) for r in (2, 4)}) + " PAN px of halo per side, "
+                   "feathered blending over the overlap; exact for any tile size",
     }
     meta.update({k: (v if isinstance(v, str) else json.dumps(v)) for k, v in (extra or {}).items()})
     return meta

@@ -43,6 +43,14 @@ def _round_up(n: int, m: int) -> int:
     return -(-n // m) * m
 
 
+DEFAULT_TILE = 512  # PAN pixels per tile side (engine.pipeline's default)
+
+
+def tile_halo(ratio: int) -> int:
+    """Halo (PAN px per side) that makes tiled sampling equal to whole-scene sampling."""
+    return _round_up(condition_radius(ratio) + NET_RADIUS, ratio)
+
+
 # --- denoiser backends -----------------------------------------------------------------------
 
 def _feeds(x_t: np.ndarray, t: float, cond: dict) -> dict:
@@ -208,7 +216,7 @@ class HFreqDiffMethod:
         self.last_spread: Optional[np.ndarray] = None
 
     def halo(self, ratio: int) -> int:
-        return _round_up(condition_radius(ratio) + NET_RADIUS, ratio)
+        return tile_halo(ratio)
 
     def fit(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor) -> None:
         _check_shapes(pan, ms_lr, ratio)
