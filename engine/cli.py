@@ -31,10 +31,13 @@ def _add_hfreqdiff_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=0, help="noise seed (same seed, same output)")
     g.add_argument("--samples", type=int, default=1, help="draw K samples; K>1 also writes their per-pixel spread")
     g.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="inference device")
+    g.add_argument("--ensemble", choices=["flips", "none"],
+                   help="flips (default): average the prediction over 4 flips, better quality, 4x the network "
+                        "time; none: fastest")
 
 
 def _hfreqdiff_options(args: argparse.Namespace) -> dict:
-    keys = ("model", "steps", "seed", "samples", "device")
+    keys = ("model", "steps", "seed", "samples", "device", "ensemble")
     return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
 
 

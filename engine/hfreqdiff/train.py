@@ -155,7 +155,7 @@ def train(cfg: dict, fresh: bool = False) -> dict:
         log(f"checkpoint {ckpt_path} (step {state['step']})")
 
     def hfd(steps: int, seed: int = 0) -> Callable[[], object]:
-        return lambda: HFreqDiffMethod(denoiser=torch_denoiser_of(ema), steps=steps, seed=seed)
+        return lambda: HFreqDiffMethod(denoiser=torch_denoiser_of(ema), steps=steps, seed=seed, ensemble="none")
 
     if state["baselines"] is None:
         from ..methods import get_method
