@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -284,8 +285,21 @@ def _add_padm_commands(sub: argparse._SubParsersAction) -> None:
 _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_padm_commands]
 
 
+GDAL_CACHE_BYTES = 256 * 2**20
+
+
+def _bound_gdal_cache() -> None:
+    """GDAL's block cache defaults to 5% of the RAM: bound it so that the process's memory follows
+    the tile size, not the machine. GDAL_CACHEMAX in the environment wins."""
+    if "GDAL_CACHEMAX" not in os.environ:
+        from osgeo import gdal
+
+        gdal.SetCacheMax(GDAL_CACHE_BYTES)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _bound_gdal_cache()
     try:
         if argv[:1] == ["train"]:  # the training command owns its own options
             return int(cmd_train(argv[1:]) or 0)
