@@ -1,0 +1,27 @@
+"""The bench's bookkeeping: which scenes the shipped model saw, and what it runs by default."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from padm_pansharpening.engine import bench
+from padm_pansharpening.engine.datasets import list_scenes
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+
+
+def test_training_and_held_out_scenes_are_disjoint_shared_scenes():
+    config = json.loads((MODELS / "hfreqdiff_train.json").read_text())
+    train, held_out = set(bench.training_scenes()), set(config["val_scenes"])
+    assert train == set(config["train_scenes"]) and train and held_out
+    assert train.isdisjoint(held_out)
+    known = set(list_scenes())
+    if known:  # ../shared/data present
+        assert train <= known and held_out <= known
+
+
+def test_default_methods_are_the_classical_baselines_plus_the_bundled_model():
+    methods = bench.default_methods()
+    assert methods[:5] == ["exp", "brovey", "gsa", "mtf-glp-hpm", "bdsd-pc"]
+    assert ("hfreqdiff" in methods) == (MODELS / "hfreqdiff.onnx").exists()
