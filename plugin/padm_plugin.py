@@ -1,18 +1,31 @@
-"""The QGIS plugin class: registers the Processing provider in the GUI and under qgis_process."""
+"""The QGIS plugin class: the Processing provider (GUI and qgis_process) and the dock panel.
+
+Loading stays light and never opens a dialog: the optional-packages folder of the profile is put
+on sys.path, and a missing onnxruntime/torch is said in one line (message bar with an Install
+button in the desktop, the message log under qgis_process).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
-from qgis.core import QgsApplication
+from qgis.core import Qgis, QgsApplication
 
+from . import deps
 from .provider import PadmProvider
+
+ICON = Path(__file__).resolve().parents[1] / "resources" / "icon.svg"
+MENU = "&PADM Pansharpening"
 
 
 class PadmPlugin:
     def __init__(self, iface) -> None:
         self.iface = iface  # None under qgis_process
         self.provider: Optional[PadmProvider] = None
+        self.dock = None
+        self.action = None
+        deps.activate()
 
     def initProcessing(self) -> None:  # noqa: N802 - QGIS API
         """Register the provider; the only entry point qgis_process calls (with iface None)."""
@@ -24,8 +37,63 @@ class PadmPlugin:
 
     def initGui(self) -> None:  # noqa: N802 - QGIS API
         self.initProcessing()
+        if self.iface is None:
+            return
+        from qgis.PyQt.QtGui import QIcon
+        from qgis.PyQt.QtWidgets import QAction
+
+        self.action = QAction(QIcon(str(ICON)), "PADM Pansharpening", self.iface.mainWindow())
+        self.action.setCheckable(True)
+        self.action.setToolTip("Show the PADM Pansharpening panel")
+        self.action.toggled.connect(self.show_dock)
+        self.iface.addRasterToolBarIcon(self.action)
+        self.iface.addPluginToRasterMenu(MENU, self.action)
+        self._announce_missing()
+
+    def _announce_missing(self) -> None:
+        line = deps.missing_line(deps.all_missing())
+        if not line:
+            return
+        from qgis.PyQt.QtWidgets import QPushButton
+
+        bar = self.iface.messageBar()
+        item = bar.createMessage("PADM Pansharpening", line)
+        button = QPushButton("Install…", item)
+        button.clicked.connect(lambda: (self.show_dock(True), self.dock.install_dependencies()))
+        item.layout().addWidget(button)
+        bar.pushWidget(item, Qgis.Warning, 15)
+
+    def show_dock(self, visible: bool = True) -> None:
+        if self.dock is None:
+            if not visible:
+                return
+            from qgis.PyQt.QtCore import Qt
+
+            from .dock import PadmDock
+
+            self.dock = PadmDock(self.iface, self.iface.mainWindow())
+            self.iface.addDockWidget(Qt.RightDockWidgetArea, self.dock)
+            self.dock.visibilityChanged.connect(self._dock_visibility)
+        self.dock.setVisible(visible)
+        if self.action is not None and self.action.isChecked() != visible:
+            self.action.setChecked(visible)
+
+    def _dock_visibility(self, visible: bool) -> None:
+        if self.action is not None and self.action.isChecked() != visible:
+            self.action.blockSignals(True)
+            self.action.setChecked(visible)
+            self.action.blockSignals(False)
 
     def unload(self) -> None:
+        if self.dock is not None:
+            self.dock.shutdown()
+            self.iface.removeDockWidget(self.dock)
+            self.dock.deleteLater()
+            self.dock = None
+        if self.action is not None:
+            self.iface.removeRasterToolBarIcon(self.action)
+            self.iface.removePluginRasterMenu(MENU, self.action)
+            self.action = None
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None

@@ -7,7 +7,10 @@ from pathlib import Path
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from .algorithms.evaluate import EvaluatePansharpening
+from .algorithms.finetune import PadmFinetune
 from .algorithms.pansharpen_classical import PansharpenClassical
+from .algorithms.pansharpen_hfreqdiff import PansharpenHFreqDiff
 
 ICON_PATH = Path(__file__).resolve().parents[1] / "resources" / "icon.svg"
 
@@ -29,7 +32,8 @@ class PadmProvider(QgsProcessingProvider):
         return str(ICON_PATH)
 
     def loadAlgorithms(self) -> None:  # noqa: N802 - QGIS API
-        self.addAlgorithm(PansharpenClassical())
+        for alg in (PansharpenHFreqDiff(), PadmFinetune(), PansharpenClassical(), EvaluatePansharpening()):
+            self.addAlgorithm(alg)
 
     # The engine writes GeoTIFF only: Processing then names temporary outputs *.tif and refuses
     # other extensions for raster destinations of this provider.

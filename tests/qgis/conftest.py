@@ -32,14 +32,15 @@ def check_fused():
     """A checker of a fused GeoTIFF against its PAN and MS inputs, independent of the engine.
 
     Geometry: PAN CRS and pixel size, origin on the PAN grid, extent inside PAN ∩ MS and within one
-    MS pixel of each of its edges (the processed region is a whole number of MS pixels), MS band count. Radiometry: the fused image averaged back onto the MS grid (GDAL
+    MS pixel of each of its edges (the processed region is a whole number of MS pixels; only inside it
+    when ``full_extent`` is False), MS band count. Radiometry: the fused image averaged back onto the MS grid (GDAL
     'average' warp) must reproduce the MS (per-band correlation and mean), as any pansharpening must.
     """
     def bounds(ds) -> tuple[float, float, float, float]:
         x0, px, _, y0, _, py = ds.GetGeoTransform()
         return x0, y0 + py * ds.RasterYSize, x0 + px * ds.RasterXSize, y0
 
-    def check(out_path: str, pan_path: str, ms_path: str, min_corr: float = 0.9) -> None:
+    def check(out_path: str, pan_path: str, ms_path: str, min_corr: float = 0.9, full_extent: bool = True) -> None:
         layer = QgsRasterLayer(str(out_path), "fused", "gdal")
         assert layer.isValid(), f"output is not a readable raster: {out_path}"
         pan, ms, out = (gdal.Open(str(p)) for p in (pan_path, ms_path, out_path))
@@ -57,8 +58,8 @@ def check_fused():
         got = (ext.xMinimum(), ext.yMinimum(), ext.xMaximum(), ext.yMaximum())
         ms_px, ms_py = ms.GetGeoTransform()[1], -ms.GetGeoTransform()[5]
         inward = (got[0] - inter[0], got[1] - inter[1], inter[2] - got[2], inter[3] - got[3])
-        for gap, ms_pixel in zip(inward, (ms_px, ms_py, ms_px, ms_py)):
-            assert -1e-6 <= gap < ms_pixel - 1e-6, f"output extent {got} vs PAN ∩ MS {inter}"
+        for gap, ms_pixel in zip(inward, (ms_px, ms_py, ms_px, ms_py)):  # full_extent False: a part of it
+            assert -1e-6 <= gap and (gap < ms_pixel - 1e-6 or not full_extent), f"output extent {got} vs PAN ∩ MS {inter}"
 
         # Average the fused image onto the MS pixels it covers completely, compare with the MS.
         mx0, mpx, _, my0, _, mpy = ms.GetGeoTransform()
@@ -110,3 +111,30 @@ def qgis_process():
                               capture_output=True, text=True, timeout=300)
 
     return run
+
+
+def crop_pair(pan: Path, ms: Path, out_dir: Path, xoff: int, yoff: int, size: int) -> tuple[str, str]:
+    """A size x size PAN crop at (xoff, yoff) and the MS crop covering the same ground (gdal_translate)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pan_out, ms_out = out_dir / "pan.tif", out_dir / "ms.tif"
+    gdal.Translate(str(pan_out), str(pan), srcWin=[xoff, yoff, size, size])
+    src = gdal.Open(str(pan))
+    if src.GetProjection():
+        x0, px, _, y0, _, py = gdal.Open(str(pan_out)).GetGeoTransform()
+        gdal.Translate(str(ms_out), str(ms), projWin=[x0, y0, x0 + size * px, y0 + size * py])
+    else:  # not georeferenced: the grids match by pixel index
+        ratio = src.RasterXSize // gdal.Open(str(ms)).RasterXSize
+        gdal.Translate(str(ms_out), str(ms), srcWin=[xoff // ratio, yoff // ratio, size // ratio, size // ratio])
+    return str(pan_out), str(ms_out)
+
+
+@pytest.fixture(scope="session")
+def scenes(shared_data: Path, tmp_path_factory) -> dict[str, tuple[str, str]]:
+    """Small crops (256 x 256 PAN) of three real shared scenes: name -> (pan, ms). HFreqDiff with one
+    step takes seconds on them."""
+    root = tmp_path_factory.mktemp("scenes")
+    spec = {"wv3": ("wv3_hpf_geotiff", "pan.tif", "mul.tif", 160, 160),
+            "landsat8": ("landsat_oli_istanbul_geotiff", "pan.tif", "ms.tif", 120, 60),
+            "vhr4b": ("vhr4b_zhengzhou_geotiff", "pan.tif", "ms.tif", 200, 200)}
+    return {name: crop_pair(shared_data / folder / p, shared_data / folder / m, root / name, x, y, 256)
+            for name, (folder, p, m, x, y) in spec.items()}

@@ -66,8 +66,9 @@ def test_zip_contents(plugin_zip: Path):
         meta = parse_metadata(zf.read(f"{PACKAGE}/metadata.txt").decode())
     inner = {n.split("/", 1)[1] for n in names}
     assert all(n.startswith(f"{PACKAGE}/") for n in names)
-    assert {"__init__.py", "metadata.txt", "LICENSE", "plugin/provider.py", "engine/errors.py",
-            "resources/icon.svg"} <= inner
+    assert {"__init__.py", "metadata.txt", "LICENSE", "plugin/provider.py", "plugin/dock.py", "engine/errors.py",
+            "resources/icon.svg", "models/hfreqdiff.onnx"} <= inner  # the bundled model ships
+    assert plugin_zip.stat().st_size < 25 * 2**20
     assert not [n for n in inner if n.startswith(("tests/", ".git", ".venv", "dist/", "build/"))
                 or "__pycache__" in n or n.endswith(".pyc") or n == "plugin/packaging.py"]
     assert meta["version"] == __version__
@@ -144,7 +145,8 @@ def test_installed_zip_loads_through_qgis_utils_and_runs(installed_profile, head
     assert report["loaded"] and report["started"] and report["unloaded"]
     assert report["gui_started"] and report["gui_unloaded"]
     assert Path(report["module_file"]).resolve() == (plugin_dir / "__init__.py").resolve()  # the installed copy
-    assert report["algorithms"] == ["padm:pansharpen_classical"]
+    assert sorted(report["algorithms"]) == ["padm:evaluate", "padm:finetune", "padm:pansharpen",
+                                            "padm:pansharpen_classical"]
     assert Path(report["output"]) == out
     check_fused(str(out), pan, ms)
 
@@ -157,5 +159,32 @@ def test_installed_zip_runs_under_qgis_process(installed_profile, qgis_process, 
     assert enable.returncode == 0, enable.stderr
     run = qgis_process(installed_profile, "run", "padm:pansharpen_classical", "--", f"PAN={pan}", f"MS={ms}",
                        "METHOD=bdsd-pc", "SENSOR=WV3", f"OUTPUT={out}")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    check_fused(str(out), pan, ms)
+
+
+def test_installed_zip_hfreqdiff_under_qgis_process_needs_only_the_profile_packages(
+        installed_profile, qgis_process, scenes, tmp_path, check_fused):
+    """QGIS's own Python (the system's here) has no onnxruntime: the algorithm says so in one line.
+    Once onnxruntime is in the profile's packages folder — where the panel's installer puts it —
+    the plugin finds it at load and HFreqDiff runs."""
+    import onnxruntime
+
+    pan, ms = scenes["wv3"]
+    out = tmp_path / "hfd_qp.tif"
+    assert qgis_process(installed_profile, "plugins", "enable", PACKAGE).returncode == 0
+    args = ("run", "padm:pansharpen", "--", f"PAN={pan}", f"MS={ms}", "STEPS=1", f"OUTPUT={out}")
+    probe = subprocess.run(["/usr/bin/python3", "-c", "import onnxruntime"], capture_output=True)
+    if probe.returncode != 0:  # the situation of a fresh QGIS
+        missing = qgis_process(installed_profile, *args)
+        assert missing.returncode != 0 and not out.exists()
+        lines = [ln for ln in (missing.stdout + missing.stderr).splitlines() if "onnxruntime" in ln]
+        assert lines and "Missing in QGIS's Python: onnxruntime" in lines[0] and "pip" in lines[0], lines
+        assert "Traceback" not in missing.stdout + missing.stderr
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    packages = installed_profile / "profiles" / "default" / PACKAGE / version
+    packages.mkdir(parents=True)
+    (packages / "onnxruntime").symlink_to(Path(onnxruntime.__file__).parent, target_is_directory=True)
+    run = qgis_process(installed_profile, *args)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     check_fused(str(out), pan, ms)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -153,3 +155,167 @@ def test_qgis_process_reports_user_error(qgis_process_here, landsat, wv3, tmp_pa
     assert "reproject the MS" in run.stdout + run.stderr  # the engine's one-line message reaches the user
     assert "Traceback" not in run.stdout + run.stderr
     assert not (tmp_path / "never.tif").exists()
+
+
+# --- the other algorithms: pansharpen (HFreqDiff), finetune, evaluate ----------------------------
+
+ALGORITHMS = ["padm:evaluate", "padm:finetune", "padm:pansharpen", "padm:pansharpen_classical"]
+
+
+def test_every_algorithm_and_parameter_is_documented(padm_provider):
+    assert sorted(a.id() for a in padm_provider.algorithms()) == ALGORITHMS
+    for alg in padm_provider.algorithms():
+        assert len(alg.shortHelpString()) > 200, alg.id()
+        for param in alg.parameterDefinitions():
+            assert len(param.help().strip()) > 20, f"{alg.id()} parameter {param.name()} has no help text"
+    hfd = QgsApplication.processingRegistry().algorithmById("padm:pansharpen")
+    assert [p.name() for p in hfd.parameterDefinitions()] == [
+        "PAN", "MS", "SENSOR", "MODEL", "STEPS", "SEED", "SAMPLES", "DEVICE", "TILE", "FLOAT", "OUTPUT"]
+    assert {o.name() for o in hfd.outputDefinitions()} == {"OUTPUT", "UNCERTAINTY", "PROVIDER"}
+
+
+def test_hfreqdiff_processing_run_with_uncertainty(padm_provider, scenes, tmp_path, check_fused):
+    pan, ms = scenes["landsat8"]
+    out = tmp_path / "hfd.tif"
+    result = processing.run("padm:pansharpen", {"PAN": pan, "MS": ms, "STEPS": 1, "SAMPLES": 2, "SEED": 7,
+                                                "DEVICE": "cpu", "OUTPUT": str(out)})
+    check_fused(str(out), pan, ms)
+    assert result["PROVIDER"] == "onnxruntime:CPUExecutionProvider"  # what ran, as asked (DEVICE=cpu)
+    spread = gdal.Open(result["UNCERTAINTY"]).ReadAsArray()
+    assert Path(result["UNCERTAINTY"]) == tmp_path / "hfd_uncertainty.tif"
+    assert spread.shape == (3,) + gdal.Open(str(out)).ReadAsArray().shape[1:]
+    assert (spread[spread != -1] >= 0).all() and spread.max() > 0  # two different seeds differ somewhere
+
+
+def test_missing_dependency_is_one_line_in_processing(padm_provider, scenes, tmp_path, monkeypatch):
+    from padm_pansharpening.plugin import deps
+
+    real = deps.is_available
+    monkeypatch.setattr(deps, "is_available", lambda m: False if m == "onnxruntime" else real(m))
+    pan, ms = scenes["wv3"]
+    feedback = ErrorLog()
+    with pytest.raises(QgsProcessingException):
+        processing.run("padm:pansharpen", {"PAN": pan, "MS": ms, "OUTPUT": str(tmp_path / "x.tif")}, feedback=feedback)
+    (line,) = [e for e in feedback.errors if "onnxruntime" in e]
+    assert "\n" not in line.strip() and "pip" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_batch_of_three_scenes_through_the_batch_dialog(padm_provider, scenes, tmp_path, check_fused):
+    """Batch mode as the toolbox runs it: QGIS's own BatchAlgorithmDialog, one row per scene."""
+    from processing.gui.BatchAlgorithmDialog import BatchAlgorithmDialog
+    from processing.tools import dataobjects
+
+    alg = QgsApplication.processingRegistry().algorithmById("padm:pansharpen")
+    dialog = BatchAlgorithmDialog(alg.create())
+    panel = dialog.mainWidget()
+    names = ["landsat8", "vhr4b", "wv3"]
+    panel.addRow(len(names) - 1)
+    context = dataobjects.createContext()
+    column = panel.parameter_to_column
+    for row, name in enumerate(names):
+        pan, ms = scenes[name]
+        panel.wrappers[row][column["PAN"]].setParameterValue(pan, context)
+        panel.wrappers[row][column["MS"]].setParameterValue(ms, context)
+        panel.wrappers[row][column["STEPS"]].setParameterValue(1, context)
+        panel.tblParameters.cellWidget(row + 1, column["OUTPUT"]).setValue(str(tmp_path / f"{name}.tif"))
+    panel.checkLoadLayersOnCompletion.setChecked(False)
+    assert panel.batchRowCount() == 3
+    dialog.runAlgorithm()
+    for name in names:
+        check_fused(str(tmp_path / f"{name}.tif"), *scenes[name])
+    written = sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".aux.xml"))  # (GDAL statistics)
+    assert written == sorted(f"{n}.tif" for n in names)
+    dialog.deleteLater()
+
+
+def test_evaluate_report_and_outputs(padm_provider, scenes, tmp_path):
+    pan, ms = scenes["vhr4b"]
+    fused = tmp_path / "gsa.tif"
+    processing.run(ALG, {"PAN": pan, "MS": ms, "METHOD": "gsa", "OUTPUT": str(fused)})
+    report = tmp_path / "metrics.json"
+    result = processing.run("padm:evaluate", {"PAN": pan, "MS": ms, "FUSED": str(fused), "REPORT": str(report)})
+    data = json.loads(report.read_text())
+    assert set(data["FR"]) >= {"D_lambda_K", "D_s", "HQNR", "QNR"} and "RR" not in data
+    for key in ("D_lambda_K", "D_s", "HQNR", "QNR"):
+        assert result[key] == pytest.approx(data["FR"][key]) and 0 <= result[key] <= 1
+    assert result["HQNR"] == pytest.approx((1 - result["D_lambda_K"]) * (1 - result["D_s"]))
+    # the same numbers as the engine's CLI gives for the same files
+    cli = subprocess.run([sys.executable, "-m", "padm_pansharpening", "evaluate", "--pan", pan, "--ms", ms,
+                          "--fused", str(fused), "--json", str(tmp_path / "cli.json")], capture_output=True, text=True)
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads((tmp_path / "cli.json").read_text())["FR"]["fused"] == pytest.approx(data["FR"])
+    # with a reference: the reduced-resolution metrics too (the fused image scored against itself: perfect)
+    md = tmp_path / "metrics.md"
+    result = processing.run("padm:evaluate", {"PAN": pan, "MS": ms, "FUSED": str(fused), "REFERENCE": str(fused),
+                                              "REPORT": str(md)})
+    assert result["SAM"] == pytest.approx(0, abs=1e-6) and result["ERGAS"] == pytest.approx(0, abs=1e-6)
+    assert result["Q2n"] == pytest.approx(1, abs=1e-6)
+    text = md.read_text()
+    assert "| full resolution |" in text and "| reduced resolution |" in text
+
+
+def test_cli_child_runner_cancels_cleanly(scenes, tmp_path):
+    """The child-process runner fine-tuning uses, on the engine's `degradation` command (JSON lines)."""
+    import os
+    import threading
+
+    from padm_pansharpening.plugin import child
+
+    pan, ms = scenes["wv3"]
+    out = tmp_path / "profile.json"
+    seen: list[str] = []
+    first_line = threading.Event()
+
+    def log(line: str) -> None:
+        seen.append(line)
+        first_line.set()
+
+    cancel = threading.Event()
+    threading.Timer(0, lambda: first_line.wait(60) and cancel.set()).start()
+    t0 = time.monotonic()
+    result = child.run_cli(["degradation", "--pan", pan, "--ms", ms, "--out", str(out), "--budget-seconds", "300",
+                            "--threads", "1", "--progress", "json"], log=log, is_cancelled=cancel.is_set,
+                           python=sys.executable, env=dict(os.environ))
+    assert result.cancelled and not result.ok and result.returncode != 0
+    assert time.monotonic() - t0 < 60  # not the 300 s budget
+    assert seen and not out.exists() and list(tmp_path.iterdir()) == []
+    done = child.run_cli(["degradation", "--pan", pan, "--ms", "/nonexistent.tif", "--out", str(out),
+                          "--progress", "json"], python=sys.executable, env=dict(os.environ))
+    assert done.returncode == 2 and "nonexistent.tif" in done.error and "\n" not in done.error
+
+
+def _finetune_available() -> tuple[bool, str]:
+    run = subprocess.run([sys.executable, "-m", "padm_pansharpening", "finetune", "--help"], capture_output=True,
+                         text=True, timeout=120)
+    return run.returncode == 0, (run.stderr.strip().splitlines() or [""])[-1]
+
+
+@pytest.fixture
+def finetune_command():
+    ok, why = _finetune_available()
+    if not ok:
+        pytest.skip(f"the engine has no finetune command yet (`python -m padm_pansharpening finetune --help`: {why})")
+
+
+def test_finetune_algorithm_makes_a_model_the_pansharpen_algorithm_uses(finetune_command, padm_provider, scenes,
+                                                                        tmp_path, check_fused):
+    pan, ms = scenes["wv3"]
+    model_dir = tmp_path / "scene_model"
+    result = processing.run("padm:finetune", {"PAN": pan, "MS": ms, "BUDGET": 0.5, "OUTPUT": str(model_dir)})
+    assert Path(result["OUTPUT"]) == model_dir and Path(result["MODEL_FILE"]).parent == model_dir
+    assert [p.name for p in tmp_path.iterdir()] == ["scene_model"]  # no staging folder left
+    out = tmp_path / "fused_ft.tif"
+    processing.run("padm:pansharpen", {"PAN": pan, "MS": ms, "MODEL": str(model_dir), "STEPS": 1, "OUTPUT": str(out)})
+    check_fused(str(out), pan, ms)
+
+
+def test_finetune_cancel_leaves_no_folder(finetune_command, padm_provider, scenes, tmp_path):
+    pan, ms = scenes["wv3"]
+    feedback = QgsProcessingFeedback()
+    feedback.progressChanged.connect(lambda p: p > 0 and feedback.cancel())
+    t0 = time.monotonic()
+    result = processing.run("padm:finetune", {"PAN": pan, "MS": ms, "BUDGET": 10, "OUTPUT": str(tmp_path / "m")},
+                            feedback=feedback)
+    assert "OUTPUT" not in result and time.monotonic() - t0 < 300
+    assert list(tmp_path.iterdir()) == []

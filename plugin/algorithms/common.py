@@ -1,0 +1,112 @@
+"""What the PADM Processing algorithms share: input files, sensor choices, progress and errors,
+the styling of loaded outputs."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingLayerPostProcessorInterface,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterRasterLayer,
+    QgsRasterLayer,
+)
+
+from ...engine.sensors import SENSORS
+from .. import deps
+
+SENSOR_CHOICES: tuple[str, ...] = ("auto",) + tuple(s.name for s in SENSORS.values())
+SENSOR_HELP = ("Sensor whose MTF (Nyquist gains) and band layout the method assumes. 'auto' reads it from the "
+               "file metadata where possible and otherwise uses generic gains (0.3 for MS, 0.15 for PAN).")
+PAN_HELP = "Single-band high-resolution panchromatic raster, stored in a file GDAL can read (GeoTIFF, JPEG 2000, ...)."
+MS_HELP = ("Multispectral raster in the same CRS as the PAN, with a pixel size an integer multiple of the PAN "
+           "pixel size.")
+HELP_URL = "https://github.com/padm-pansharpening/padm_pansharpening"
+
+
+def add_param(alg: QgsProcessingAlgorithm, param: QgsProcessingParameterDefinition, help_text: str,
+              advanced: bool = False) -> None:
+    param.setHelp(help_text)
+    if advanced:
+        param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+    alg.addParameter(param)
+
+
+def add_pan_ms(alg: QgsProcessingAlgorithm) -> None:
+    add_param(alg, QgsProcessingParameterRasterLayer("PAN", "Panchromatic (PAN) raster"), PAN_HELP)
+    add_param(alg, QgsProcessingParameterRasterLayer("MS", "Multispectral (MS) raster"), MS_HELP)
+
+
+def add_sensor(alg: QgsProcessingAlgorithm) -> None:
+    add_param(alg, QgsProcessingParameterEnum("SENSOR", "Sensor", options=list(SENSOR_CHOICES), defaultValue="auto",
+                                              usesStaticStrings=True), SENSOR_HELP)
+
+
+def sensor_value(alg: QgsProcessingAlgorithm, parameters: dict, context: QgsProcessingContext) -> Optional[str]:
+    value = alg.parameterAsEnumString(parameters, "SENSOR", context)
+    return None if value in ("", "auto") else value
+
+
+def raster_file(layer: Optional[QgsRasterLayer], role: str) -> str:
+    """The file behind a raster layer (the engine reads files, never layers or data providers)."""
+    from ...engine.errors import PansharpenError
+    from ..inputs import layer_file
+
+    try:
+        return layer_file(layer, role)
+    except PansharpenError as exc:
+        raise QgsProcessingException(str(exc)) from None
+
+
+def require(feature: str) -> None:
+    """A missing optional package as one line (QgsProcessingException)."""
+    deps.activate()
+    missing = deps.missing(feature)
+    if missing:
+        raise QgsProcessingException(deps.missing_line(missing))
+
+
+def progress_to(feedback: QgsProcessingFeedback, lo: float = 0.0, hi: float = 1.0) -> Callable[[float, str], None]:
+    """The engine's progress(fraction, text) reported to a Processing feedback (text when it changes)."""
+    last = [""]
+
+    def progress(fraction: float, text: str) -> None:
+        feedback.setProgress(100.0 * (lo + (hi - lo) * min(max(fraction, 0.0), 1.0)))
+        if text and text != last[0]:
+            last[0] = text
+            feedback.setProgressText(text)
+
+    return progress
+
+
+class FusedLayerStyler(QgsProcessingLayerPostProcessorInterface):
+    """Gives a fused output loaded into the project the dock's renderer (RGB or NIR false colour)."""
+
+    _alive: list["FusedLayerStyler"] = []  # Processing holds a C++ pointer: keep the Python side alive
+
+    def __init__(self, sensor: Optional[str], uncertainty: bool = False) -> None:
+        super().__init__()
+        self.sensor, self.uncertainty = sensor, uncertainty
+        FusedLayerStyler._alive = (FusedLayerStyler._alive + [self])[-32:]
+
+    def postProcessLayer(self, layer, context, feedback) -> None:  # noqa: N802 - QGIS API
+        from .. import styling
+
+        if not isinstance(layer, QgsRasterLayer) or not layer.isValid():
+            return
+        if self.uncertainty:
+            styling.style_uncertainty(layer, styling.display_bands(styling.get_sensor(self.sensor or "none"),
+                                                                   layer.bandCount())[0])
+        else:
+            styling.style_fused(layer, self.sensor)
+
+
+def style_on_load(context: QgsProcessingContext, path: str, sensor: Optional[str], uncertainty: bool = False) -> None:
+    """Attach the styler to an output Processing will load into the project."""
+    if context.willLoadLayerOnCompletion(path):
+        context.layerToLoadOnCompletionDetails(path).setPostProcessor(FusedLayerStyler(sensor, uncertainty))

@@ -1,0 +1,243 @@
+"""The engine CLI as a child process with JSON-lines progress: how the plugin fine-tunes.
+
+A child process isolates torch and its (GPU) memory from QGIS, and makes Cancel a clean terminate.
+The child is this QGIS's own Python running ``padm_pansharpening.engine.cli`` from the plugin
+folder (loaded by location, so the folder's name does not matter), with the optional-packages
+folder appended to its sys.path. Its stdout carries JSON lines — ``{"progress": f, "text": t, ...}``
+while working and ``{"result": {...}}`` at the end (engine.progress.JsonLines); a user error ends it
+with status 2 and one ``error: ...`` line on stderr.
+
+Outputs are made in a hidden staging folder beside the destination and moved into place only
+when the child succeeded, so a cancel, a crash or an error leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from . import deps
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+TERMINATE_GRACE_S = 5.0
+
+BOOTSTRAP = """\
+import importlib.util, os, sys
+root = sys.argv[1]
+extra = os.environ.get("PADM_PACKAGES")
+if extra and os.path.isdir(extra) and extra not in sys.path:
+    sys.path.append(extra)
+spec = importlib.util.spec_from_file_location(
+    "padm_pansharpening", os.path.join(root, "__init__.py"), submodule_search_locations=[root])
+module = importlib.util.module_from_spec(spec)
+sys.modules["padm_pansharpening"] = module
+spec.loader.exec_module(module)
+from padm_pansharpening.engine.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+ProgressFn = Callable[[float, str], None]
+
+
+@dataclass
+class ChildResult:
+    returncode: Optional[int]
+    result: Optional[dict] = None  # the final {"result": ...} object
+    error: str = ""  # one line: the CLI's "error: ..." message, or what went wrong
+    cancelled: bool = False
+    stderr_tail: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.cancelled and not self.error
+
+
+def cli_command(args: Sequence[str], python: Optional[str] = None) -> list[str]:
+    """The command line that runs ``python -m padm_pansharpening ARGS`` from this plugin folder."""
+    return [python or deps.python_executable(), "-c", BOOTSTRAP, str(PACKAGE_ROOT), *map(str, args)]
+
+
+def cli_options(command: str) -> Optional[set[str]]:
+    """Option strings of an engine CLI subcommand (None when this engine has no such command)."""
+    from ..engine.cli import build_parser
+
+    parser = build_parser()
+    for action in parser._actions:  # argparse keeps subcommands in a _SubParsersAction
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            return set(action.choices[command]._option_string_actions)
+    return None
+
+
+def _terminate(proc: subprocess.Popen) -> None:
+    """SIGTERM to the child's process group (workers included), SIGKILL after a grace period."""
+    if proc.poll() is not None:
+        return
+    try:
+        if os.name == "posix":
+            os.killpg(proc.pid, signal.SIGTERM)
+        else:
+            proc.terminate()
+        proc.wait(TERMINATE_GRACE_S)
+    except subprocess.TimeoutExpired:
+        if os.name == "posix":
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+        proc.wait()
+    except ProcessLookupError:
+        proc.wait()
+
+
+def run_cli(args: Sequence[str], progress: Optional[ProgressFn] = None,
+            is_cancelled: Optional[Callable[[], bool]] = None, log: Optional[Callable[[str], None]] = None,
+            python: Optional[str] = None, env: Optional[dict] = None, poll_s: float = 0.2) -> ChildResult:
+    """Run the CLI with ``args`` (which should include ``--progress json``) until it ends or is cancelled."""
+    report = progress or (lambda f, t: None)
+    cancelled = is_cancelled or (lambda: False)
+    say = log or (lambda line: None)
+    lines: "queue.Queue[tuple[str, Optional[str]]]" = queue.Queue()
+    proc = subprocess.Popen(cli_command(args, python), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
+                            env=env if env is not None else deps.child_env(), cwd=str(Path.home()),
+                            start_new_session=(os.name == "posix"))
+
+    def pump(stream, name: str) -> None:
+        for line in stream:
+            lines.put((name, line.rstrip("\n")))
+        lines.put((name, None))
+
+    readers = [threading.Thread(target=pump, args=(s, n), daemon=True)
+               for s, n in ((proc.stdout, "out"), (proc.stderr, "err"))]
+    for t in readers:
+        t.start()
+    out = ChildResult(returncode=None)
+    open_streams = 2
+    try:
+        while open_streams:
+            if cancelled():
+                out.cancelled = True
+                _terminate(proc)
+                break
+            try:
+                name, line = lines.get(timeout=poll_s)
+            except queue.Empty:
+                continue
+            if line is None:
+                open_streams -= 1
+            elif name == "out":
+                _handle_stdout(line, out, report, say)
+            else:
+                out.stderr_tail = (out.stderr_tail + [line])[-20:]
+                if line.startswith("error: "):
+                    out.error = line[len("error: "):].strip()
+                say(line)
+    finally:
+        if proc.poll() is None:
+            _terminate(proc)
+        out.returncode = proc.wait()
+        for t in readers:
+            t.join(timeout=1.0)
+    if not out.cancelled and out.returncode != 0 and not out.error:
+        last = next((ln.strip() for ln in reversed(out.stderr_tail) if ln.strip()), "no message")
+        out.error = f"the engine's child process failed (exit status {out.returncode}): {last}"
+    return out
+
+
+def _handle_stdout(line: str, out: ChildResult, report: ProgressFn, say: Callable[[str], None]) -> None:
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        say(line)
+        return
+    if not isinstance(obj, dict):
+        say(line)
+    elif "result" in obj:
+        out.result = obj["result"] if isinstance(obj["result"], dict) else {"value": obj["result"]}
+    elif "progress" in obj:
+        text = str(obj.get("text") or obj.get("stage") or "")
+        report(min(max(float(obj["progress"]), 0.0), 1.0), text)
+    else:
+        say(line)
+
+
+# --- fine-tuning -----------------------------------------------------------------------------
+
+def finetune_supported() -> bool:
+    return cli_options("finetune") is not None
+
+
+def check_model_destination(out_dir: Path) -> Path:
+    """The model folder must be new (or an empty folder) inside an existing, writable folder."""
+    from ..engine.errors import PansharpenError
+
+    out_dir = Path(out_dir).expanduser().absolute()
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise PansharpenError(f"Model folder {out_dir} already exists and is not empty: choose a new folder name.")
+    parent = out_dir.parent
+    if not parent.is_dir():
+        parent.mkdir(parents=True, exist_ok=True)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PansharpenError(f"Folder {parent} is not writable: choose another place for the model.")
+    return out_dir
+
+
+def finetune(pan: str, ms: str, out_dir: Path, budget_minutes: float, sensor: Optional[str] = None,
+             seed: Optional[int] = None, progress: Optional[ProgressFn] = None,
+             is_cancelled: Optional[Callable[[], bool]] = None, log: Optional[Callable[[str], None]] = None,
+             python: Optional[str] = None) -> ChildResult:
+    """PADM fine-tuning of the scene model into ``out_dir`` through ``finetune --progress json``.
+
+    The folder appears only when the child succeeded; otherwise nothing is left behind."""
+    from ..engine.errors import PansharpenError
+
+    options = cli_options("finetune")
+    if options is None:
+        raise PansharpenError("This version of the engine has no 'finetune' command: update the plugin, "
+                              "or use HFreqDiff with the bundled model.")
+    out_dir = check_model_destination(out_dir)
+    staging = out_dir.with_name(f".{out_dir.name}.{uuid.uuid4().hex[:8]}.part")
+    args = ["finetune", "--pan", pan, "--ms", ms, "--out", str(staging), "--progress", "json"]
+    if "--budget-minutes" in options:
+        args += ["--budget-minutes", f"{budget_minutes:g}"]
+    if sensor and "--sensor" in options:
+        args += ["--sensor", sensor]
+    if seed is not None and "--seed" in options:
+        args += ["--seed", str(seed)]
+    started = time.monotonic()
+    try:
+        result = run_cli(args, progress, is_cancelled, log, python)
+        if result.ok and not staging.exists():
+            result.error = f"the finetune command reported success but wrote no model folder {staging}"
+        if result.ok:
+            if out_dir.exists():
+                out_dir.rmdir()  # the empty folder a caller (e.g. Processing) may have made
+            os.replace(staging, out_dir)
+            if result.result is not None:
+                result.result.setdefault("seconds", round(time.monotonic() - started, 1))
+        return result
+    finally:
+        if staging.is_dir():
+            shutil.rmtree(staging, ignore_errors=True)
+        elif staging.exists():
+            staging.unlink()
+
+
+def model_file_in(folder: Path) -> Optional[Path]:
+    """The model file the engine would use from a model folder (.onnx first, then .pt)."""
+    for suffix in (".onnx", ".pt"):
+        found = sorted(Path(folder).glob(f"*{suffix}"))
+        if found:
+            return found[0]
+    return None
+

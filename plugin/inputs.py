@@ -1,0 +1,141 @@
+"""From what the user picked to what the engine reads: files, band order, extent.
+
+Layers are resolved to their files in the main thread (``layer_file``). A band order other than
+the file's, or an extent smaller than the layer, becomes a VRT in a temporary folder that refers
+to the original file: the inputs are never copied or modified, and the engine still sees plain
+paths. ``prepare_inputs`` runs in the worker thread (GDAL on files only, no QGIS objects).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+Extent = tuple[float, float, float, float]  # xmin, ymin, xmax, ymax in the PAN's CRS
+
+
+def layer_file(layer, role: str) -> str:
+    """The GDAL file behind a raster layer; a one-line PansharpenError when there is none."""
+    from qgis.core import QgsProviderRegistry
+
+    from ..engine.errors import PansharpenError
+
+    if layer is None:
+        raise PansharpenError(f"No {role} raster chosen: pick a raster layer for {role}.")
+    parts = QgsProviderRegistry.instance().decodeUri(layer.providerType(), layer.source())
+    path = parts.get("path") or ""
+    if layer.providerType() != "gdal" or not Path(path).is_file() or parts.get("layerName"):
+        raise PansharpenError(f"{role} layer '{layer.name()}' is not a raster file ({layer.source()}): "
+                              "save it as a GeoTIFF and use that file.")
+    return path
+
+
+def parse_band_order(text: str, band_count: int) -> Optional[list[int]]:
+    """'4,3,2,1' or '4 3 2 1' -> [4, 3, 2, 1] (1-based); None for empty text or the file's own order."""
+    from ..engine.errors import PansharpenError
+
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        order = [int(tok) for tok in re.split(r"[,\s;]+", text) if tok]
+    except ValueError:
+        raise PansharpenError(f"MS band order '{text}' is not a list of band numbers: write e.g. 3,2,1,4.") from None
+    bad = [b for b in order if not 1 <= b <= band_count]
+    if bad or not order:
+        raise PansharpenError(f"MS band order '{text}' names band {bad[0] if bad else '?'}, but the MS has bands "
+                              f"1..{band_count}: fix the band order.")
+    if len(set(order)) != len(order):
+        raise PansharpenError(f"MS band order '{text}' repeats a band: list each band at most once.")
+    return None if order == list(range(1, band_count + 1)) else order
+
+
+@dataclass
+class PreparedInputs:
+    pan: str
+    ms: str
+    notes: list[str]
+
+
+def _window(gt: Sequence[float], width: int, height: int, extent: Extent, pad: int) -> Optional[tuple[int, int, int, int]]:
+    """Pixel window (xoff, yoff, xsize, ysize) covering ``extent`` plus ``pad`` pixels, inside the raster."""
+    x0, px, _, y0, _, py = gt
+    cols = sorted(((extent[0] - x0) / px, (extent[2] - x0) / px))
+    rows = sorted(((extent[1] - y0) / py, (extent[3] - y0) / py))
+    c0, c1 = max(0, math.floor(cols[0]) - pad), min(width, math.ceil(cols[1]) + pad)
+    r0, r1 = max(0, math.floor(rows[0]) - pad), min(height, math.ceil(rows[1]) + pad)
+    if c1 <= c0 or r1 <= r0:
+        return None
+    return c0, r0, c1 - c0, r1 - r0
+
+
+def prepare_inputs(pan: str, ms: str, workdir: Path, band_order: Optional[list[int]] = None,
+                   extent: Optional[Extent] = None) -> PreparedInputs:
+    """PAN and MS paths for the engine: the files themselves, or VRTs over them (band subset/order,
+    extent) written in ``workdir``. The MS window is cut on its own pixel grid, one MS pixel wider
+    than the extent on each side, and the PAN window covers the same ground, so the engine keeps
+    the exact pixel-size ratio and aligns the grids as for the whole files."""
+    from osgeo import gdal
+
+    from ..engine.errors import PansharpenError
+
+    notes: list[str] = []
+    ms_out, pan_out = ms, pan
+    if extent is not None:
+        ms_ds, pan_ds = gdal.Open(ms), gdal.Open(pan)
+        if ms_ds is None or pan_ds is None:
+            raise PansharpenError(f"Cannot open {ms if ms_ds is None else pan}: check the file.")
+        ms_win = _window(ms_ds.GetGeoTransform(), ms_ds.RasterXSize, ms_ds.RasterYSize, extent, pad=1)
+        if ms_win is None:
+            raise PansharpenError("The chosen extent does not overlap the MS raster: zoom the map onto the "
+                                  "scene or process the whole layer.")
+        mgt = ms_ds.GetGeoTransform()
+        ground = (mgt[0] + ms_win[0] * mgt[1], mgt[3] + (ms_win[1] + ms_win[3]) * mgt[5],
+                  mgt[0] + (ms_win[0] + ms_win[2]) * mgt[1], mgt[3] + ms_win[1] * mgt[5])
+        pan_win = _window(pan_ds.GetGeoTransform(), pan_ds.RasterXSize, pan_ds.RasterYSize,
+                          _shrink(ground, pan_ds.GetGeoTransform()), pad=0)
+        if pan_win is None:
+            raise PansharpenError("The chosen extent does not overlap the PAN raster: zoom the map onto the "
+                                  "scene or process the whole layer.")
+        ms_out = _vrt(ms, workdir / "ms_extent.vrt", srcWin=list(ms_win), bandList=band_order)
+        pan_out = _vrt(pan, workdir / "pan_extent.vrt", srcWin=list(pan_win))
+        notes.append(f"extent: PAN pixels {pan_win[0]}..{pan_win[0] + pan_win[2] - 1} x "
+                     f"{pan_win[1]}..{pan_win[1] + pan_win[3] - 1} of {Path(pan).name}")
+        ms_ds = pan_ds = None
+    elif band_order is not None:
+        ms_out = _vrt(ms, workdir / "ms_bands.vrt", bandList=band_order)
+    if band_order is not None:
+        notes.append(f"MS bands used, in this order: {', '.join(map(str, band_order))}")
+    return PreparedInputs(pan_out, ms_out, notes)
+
+
+def _shrink(bounds: Extent, gt: Sequence[float]) -> Extent:
+    """Bounds moved inward by a hundredth of a pixel, so that rounding never adds a PAN column."""
+    dx, dy = abs(gt[1]) / 100, abs(gt[5]) / 100
+    return bounds[0] + dx, bounds[1] + dy, bounds[2] - dx, bounds[3] - dy
+
+
+def _vrt(src: str, dst: Path, **options) -> str:
+    from osgeo import gdal
+
+    from ..engine.errors import PansharpenError
+
+    ds = gdal.Translate(str(dst), src, format="VRT", **{k: v for k, v in options.items() if v is not None})
+    if ds is None:
+        raise PansharpenError(f"Cannot make a view of {src} ({gdal.GetLastErrorMsg() or 'GDAL error'}): check the file.")
+    ds = None
+    return str(dst)
+
+
+def detect_sensor(ms_path: str) -> tuple[str, str]:
+    """(sensor name, how it was found) as the engine would guess it from the MS file."""
+    from ..engine.raster import open_raster
+    from ..engine.sensors import guess_sensor
+
+    ds, info = open_raster(ms_path, "MS")
+    ds = None
+    sensor, what = guess_sensor(info.bands, info.metadata_text)
+    return sensor.name, what

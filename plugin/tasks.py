@@ -1,0 +1,198 @@
+"""Background work of the dock, as QgsTasks: pansharpening (optionally after PADM fine-tuning) and
+installing optional packages with pip.
+
+``run()`` executes in a worker thread and sees only plain data (paths, numbers): no layers, no
+data providers, no widgets. Progress crosses to the GUI through ``setProgress`` and the task's
+signals (queued to the main thread); ``finished()`` runs in the main thread and hands the task to
+the callback given at construction.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from qgis.core import QgsMessageLog, QgsTask, Qgis
+from qgis.PyQt.QtCore import pyqtSignal
+
+from . import child, deps
+from .inputs import Extent, prepare_inputs
+
+LOG_TAG = "PADM Pansharpening"
+
+
+def log_message(text: str, level=Qgis.Info) -> None:
+    QgsMessageLog.logMessage(text, LOG_TAG, level)
+
+
+@dataclass
+class RunRequest:
+    pan: str
+    ms: str
+    out: str
+    method: str  # engine method name: hfreqdiff or a classical one
+    sensor: Optional[str] = None  # None: guessed by the engine
+    tile: int = 512
+    options: dict = field(default_factory=dict)  # HFreqDiff: model, steps, seed, samples, device
+    band_order: Optional[list[int]] = None
+    extent: Optional[Extent] = None  # in the PAN's CRS; None: whole layers
+    finetune_dir: Optional[str] = None  # set: PADM fine-tuning into this folder first, then fuse with it
+    finetune_minutes: float = 10.0
+    finetune_weight: float = 0.5  # share of the progress bar the fine-tuning takes
+
+
+class PansharpenTask(QgsTask):
+    stage = pyqtSignal(str)  # short text of what is being done now
+    logged = pyqtSignal(str)  # a line for the dock's log
+
+    def __init__(self, request: RunRequest, on_finished: Optional[Callable[["PansharpenTask"], None]] = None):
+        super().__init__(f"PADM Pansharpening: {Path(request.out).name}", QgsTask.CanCancel)
+        self.request = request
+        self.on_finished = on_finished
+        self.result = None  # engine FuseResult
+        self.error = ""  # one line
+        self.was_cancelled = False
+        self.model_dir: Optional[str] = None  # the fine-tuned model, when made
+        self.notes: list[str] = []
+        self.started = time.monotonic()
+        self._last_stage = ""
+
+    # -- worker thread ------------------------------------------------------------------------
+    def _progress(self, lo: float, hi: float) -> Callable[[float, str], None]:
+        def report(fraction: float, text: str) -> None:
+            self.setProgress(100.0 * (lo + (hi - lo) * min(max(fraction, 0.0), 1.0)))
+            if text and text != self._last_stage:
+                self._last_stage = text
+                self.stage.emit(text)
+        return report
+
+    def run(self) -> bool:
+        from ..engine.errors import Cancelled, PansharpenError
+
+        req = self.request
+        workdir = Path(tempfile.mkdtemp(prefix="padm_inputs_"))
+        try:
+            inputs = prepare_inputs(req.pan, req.ms, workdir, req.band_order, req.extent)
+            for note in inputs.notes:
+                self.logged.emit(note)
+            options = dict(req.options)
+            fuse_from = 0.0
+            if req.finetune_dir:
+                fuse_from = req.finetune_weight
+                if not self._finetune(inputs.pan, inputs.ms, options):
+                    return False
+            if self.isCanceled():
+                raise Cancelled()
+            from ..engine.pipeline import fuse_files
+
+            self.result = fuse_files(inputs.pan, inputs.ms, req.out, method=req.method, sensor=req.sensor,
+                                     tile=req.tile, progress=self._progress(fuse_from, 1.0),
+                                     is_cancelled=self.isCanceled, method_options=options or None,
+                                     extra_metadata={"PADM_INPUTS": f"PAN={req.pan} MS={req.ms}"})
+            self.notes = list(self.result.notes)
+            return True
+        except Cancelled:
+            self.was_cancelled = True
+            return False
+        except PansharpenError as exc:
+            self.error = str(exc)
+            return False
+        except Exception as exc:  # a bug: one line for the user, the traceback in the message log
+            self.error = f"Unexpected {type(exc).__name__}: {' '.join(str(exc).split())} (details in the log)"
+            log_message(traceback.format_exc(), Qgis.Critical)
+            return False
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _finetune(self, pan: str, ms: str, options: dict) -> bool:
+        req = self.request
+        self.stage.emit("PADM fine-tuning (child process)")
+        res = child.finetune(pan, ms, Path(req.finetune_dir), req.finetune_minutes, sensor=req.sensor,
+                             seed=options.get("seed"), progress=self._progress(0.0, req.finetune_weight),
+                             is_cancelled=self.isCanceled, log=self.logged.emit)
+        if res.cancelled:
+            self.was_cancelled = True
+            return False
+        if not res.ok:
+            self.error = f"PADM fine-tuning failed: {res.error}"
+            return False
+        self.model_dir = req.finetune_dir
+        options["model"] = req.finetune_dir
+        self.logged.emit(f"fine-tuned model: {req.finetune_dir}")
+        return True
+
+    # -- main thread ---------------------------------------------------------------------------
+    def finished(self, ok: bool) -> None:  # noqa: ARG002 - the state is in the attributes
+        _call_back(self.on_finished, self)
+
+
+class PipInstallTask(QgsTask):
+    """pip install of the optional packages into the profile's packages folder, logged to a file."""
+
+    logged = pyqtSignal(str)
+
+    def __init__(self, modules: list[str], on_finished: Optional[Callable[["PipInstallTask"], None]] = None,
+                 target: Optional[Path] = None, extra_args: tuple[str, ...] = ()):
+        super().__init__(f"PADM Pansharpening: installing {', '.join(modules)}", QgsTask.CanCancel)
+        self.modules = modules
+        self.on_finished = on_finished
+        self.target = Path(target) if target is not None else deps.packages_folder()
+        self.extra_args = extra_args
+        self.command: list[str] = []
+        self.log_path = self.target.parent / "pip-install.log"
+        self.error = ""
+        self.returncode: Optional[int] = None
+
+    def run(self) -> bool:
+        try:
+            self.target.mkdir(parents=True, exist_ok=True)
+            constraints = deps.write_constraints(self.target.parent)
+            self.command = deps.pip_command(self.modules, self.target, extra_args=self.extra_args,
+                                            constraints=constraints)
+            self.logged.emit("$ " + " ".join(self.command))
+            with open(self.log_path, "a", encoding="utf-8") as log:
+                log.write(f"\n$ {' '.join(self.command)}\n")
+                proc = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                        env=deps.child_env(self.target), stdin=subprocess.DEVNULL)
+                tail: list[str] = []
+                for line in proc.stdout:
+                    log.write(line)
+                    line = line.rstrip()
+                    tail = (tail + [line])[-5:]
+                    self.logged.emit(line)
+                    if self.isCanceled():
+                        proc.terminate()
+                        break
+                self.returncode = proc.wait()
+            if self.isCanceled():
+                self.error = "installation cancelled"
+                return False
+            if self.returncode != 0:
+                last = next((ln for ln in reversed(tail) if ln.strip()), "no output")
+                self.error = f"pip failed (exit status {self.returncode}): {last} — full log in {self.log_path}"
+                return False
+            return True
+        except OSError as exc:
+            self.error = f"Cannot run pip ({exc}): install {' '.join(self.modules)} for QGIS's Python by hand."
+            return False
+
+    def finished(self, ok: bool) -> None:
+        if ok:
+            deps.activate(self.target)  # sys.path changes in the main thread
+        _call_back(self.on_finished, self)
+
+
+def _call_back(callback: Optional[Callable], task: QgsTask) -> None:
+    """Run a finished() callback; an exception escaping a C++ virtual would abort QGIS, so it is logged."""
+    if callback is None:
+        return
+    try:
+        callback(task)
+    except Exception:  # noqa: BLE001 - reported, never raised into C++
+        log_message(f"{task.description()}: error after the run\n{traceback.format_exc()}", Qgis.Critical)

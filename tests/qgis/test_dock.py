@@ -1,0 +1,259 @@
+"""The dock panel driven as a user would: layers picked, Run clicked, the task running in the
+background (QgsTaskManager), the result on the map; Cancel, bad input, the long-run warning and
+missing dependencies. Real shared scenes, cropped small; HFreqDiff with one DDIM step."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from osgeo import gdal
+from qgis.core import (
+    Qgis,
+    QgsCoordinateReferenceSystem,
+    QgsMultiBandColorRenderer,
+    QgsProject,
+    QgsRasterLayer,
+    QgsRectangle,
+    QgsSingleBandPseudoColorRenderer,
+)
+from qgis.PyQt.QtCore import QCoreApplication
+
+from padm_pansharpening.plugin import deps
+from padm_pansharpening.plugin.dock import PadmDock
+
+
+def wait_until(condition, timeout: float = 600.0) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError("timed out waiting for the background task")
+        QCoreApplication.processEvents()
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def dock(qgis_iface, qgis_new_project):  # noqa: ARG001 - a clean project per test
+    qgis_iface.messageBar().clear_messages()
+    widget = PadmDock(qgis_iface)
+    yield widget
+    widget.shutdown()
+    wait_until(lambda: widget.task is None and widget.install_task is None, 60)
+    widget.deleteLater()
+
+
+def add_pair(pan: str, ms: str) -> tuple[QgsRasterLayer, QgsRasterLayer]:
+    pan_layer, ms_layer = QgsRasterLayer(pan, "pan", "gdal"), QgsRasterLayer(ms, "ms", "gdal")
+    assert pan_layer.isValid() and ms_layer.isValid()
+    QgsProject.instance().addMapLayers([pan_layer, ms_layer])
+    return pan_layer, ms_layer
+
+
+def choose(dock: PadmDock, pan_layer, ms_layer, method: str, out: Path, **spins) -> None:
+    dock.pan_combo.setLayer(pan_layer)
+    dock.ms_combo.setLayer(ms_layer)
+    dock.set_method(method)
+    for name, value in spins.items():
+        getattr(dock, name).setValue(value)
+    dock.output.setFilePath(str(out))
+
+
+def run_to_end(dock: PadmDock, timeout: float = 600.0):
+    task = dock.run()
+    assert task is not None, dock.log.toPlainText()
+    wait_until(lambda: dock.task is None, timeout)
+    return task
+
+
+def files(folder: Path) -> list[str]:
+    """Names in a folder, without the .aux.xml statistics QGIS caches beside rasters it displays."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".aux.xml"))
+
+
+def critical_messages(qgis_iface) -> list[str]:
+    return qgis_iface.messageBar().get_messages(Qgis.Critical)
+
+
+def test_dock_runs_hfreqdiff_and_adds_styled_layers(dock, qgis_iface, scenes, tmp_path, check_fused, monkeypatch):
+    pan, ms = scenes["wv3"]
+    pan_layer, ms_layer = add_pair(pan, ms)
+    out = tmp_path / "fused.tif"
+    choose(dock, pan_layer, ms_layer, "hfreqdiff", out, steps=1, samples=2, seed=3)
+    asked: list[float] = []
+    monkeypatch.setattr(dock, "confirm_long_run", lambda s: asked.append(s) or True)
+    progress: list[int] = []
+    dock.progress.valueChanged.connect(progress.append)
+
+    task = run_to_end(dock)
+
+    assert task.error == "" and not task.was_cancelled
+    assert not critical_messages(qgis_iface)
+    check_fused(str(out), pan, ms)  # PAN CRS, pixel grid and extent (PAN ∩ MS), MS bands, radiometry
+    fused, spread = dock.added_layers[-1], dock.added_layers[0]
+    assert Path(fused.source()) == out and fused in QgsProject.instance().mapLayers().values()
+    assert fused.crs() == pan_layer.crs() and pan_layer.extent().contains(fused.extent())
+    assert isinstance(fused.renderer(), QgsMultiBandColorRenderer)
+    rgb = (fused.renderer().redBand(), fused.renderer().greenBand(), fused.renderer().blueBand())
+    assert rgb == (5, 3, 2)  # 8 bands displayed as WorldView red, green, blue
+    ce = fused.renderer().redContrastEnhancement()
+    assert ce is not None and ce.minimumValue() < ce.maximumValue()  # stretched, not the full type range
+    # samples=2: the uncertainty layer beside the output, on the same grid, shown as a pseudocolour ramp
+    assert Path(spread.source()) == tmp_path / "fused_uncertainty.tif"
+    assert isinstance(spread.renderer(), QgsSingleBandPseudoColorRenderer)
+    assert spread.extent() == fused.extent() and spread.bandCount() == fused.bandCount()
+    assert "ran on: onnxruntime:" in dock.device_label.text()
+    assert progress and max(progress) == 100
+    assert "wrote" in dock.log.toPlainText() and files(tmp_path) == ["fused.tif", "fused_uncertainty.tif"]
+    meta = gdal.Open(str(out)).GetMetadata()
+    assert any("seed" in v and "3" in v for v in meta.values()), meta  # the seed is recorded
+
+
+def test_dock_canvas_extent_clips_without_touching_inputs(dock, qgis_iface, scenes, tmp_path, check_fused):
+    pan, ms = scenes["landsat8"]
+    before = {p: Path(p).stat().st_mtime_ns for p in (pan, ms)}
+    pan_layer, ms_layer = add_pair(pan, ms)
+    full = pan_layer.extent()
+    canvas = qgis_iface.mapCanvas()
+    canvas.setDestinationCrs(pan_layer.crs())
+    view = QgsRectangle(full.xMinimum() + 0.25 * full.width(), full.yMinimum() + 0.3 * full.height(),
+                        full.xMinimum() + 0.75 * full.width(), full.yMinimum() + 0.8 * full.height())
+    canvas.setExtent(view)
+    shown = canvas.extent().intersect(full)
+    assert shown.width() * shown.height() < 0.7 * full.width() * full.height()  # (the canvas keeps its aspect)
+    out = tmp_path / "clip.tif"
+    choose(dock, pan_layer, ms_layer, "gsa", out)
+    dock.extent_combo.setCurrentIndex(dock.extent_combo.findData("canvas"))
+
+    run_to_end(dock, 120)
+
+    assert not critical_messages(qgis_iface), critical_messages(qgis_iface)
+    check_fused(str(out), pan, ms, full_extent=False)
+    fused = dock.added_layers[-1]
+    got, ms_px = fused.extent(), 30.0
+    assert fused.crs() == pan_layer.crs()
+    # the canvas view, widened to whole MS pixels (one more on each side at most)
+    assert got.xMinimum() >= shown.xMinimum() - 2 * ms_px and got.xMaximum() <= shown.xMaximum() + 2 * ms_px
+    assert got.yMinimum() >= shown.yMinimum() - 2 * ms_px and got.yMaximum() <= shown.yMaximum() + 2 * ms_px
+    assert got.width() >= shown.width() - 2 * ms_px and got.height() >= shown.height() - 2 * ms_px
+    assert {p: Path(p).stat().st_mtime_ns for p in (pan, ms)} == before
+    assert files(tmp_path) == ["clip.tif"]
+
+
+def test_cancel_mid_run_leaves_no_file(dock, shared_data, tmp_path, monkeypatch):
+    folder = shared_data / "wv3_hpf_geotiff"
+    pan_layer, ms_layer = add_pair(str(folder / "pan.tif"), str(folder / "mul.tif"))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    choose(dock, pan_layer, ms_layer, "hfreqdiff", out_dir / "cancelled.tif", steps=1, tile=128)
+    monkeypatch.setattr(dock, "confirm_long_run", lambda s: True)
+    task = dock.run()
+    assert task is not None
+    wait_until(lambda: dock.progress.value() >= 8 or dock.task is None)  # a few tiles in
+    assert dock.task is not None, "the run ended before it could be cancelled"
+    dock.cancel_button.click()
+    t0 = time.monotonic()
+    wait_until(lambda: dock.task is None, 120)
+
+    assert task.was_cancelled and task.result is None
+    assert time.monotonic() - t0 < 60  # stops within a tile or so
+    assert list(out_dir.iterdir()) == []  # neither the output nor its temporary file
+    assert dock.added_layers == [] and "Cancelled" in dock.stage_label.text()
+    assert dock.run_button.isEnabled() and not dock.cancel_button.isEnabled()
+
+
+def test_bad_input_shows_one_line_and_writes_nothing(dock, qgis_iface, scenes, tmp_path):
+    pan, ms = scenes["wv3"]
+    ms_4326 = str(tmp_path / "ms_wgs84.tif")
+    assert gdal.Warp(ms_4326, ms, dstSRS="EPSG:4326") is not None  # the MS reprojected to another CRS
+    pan_layer, ms_layer = add_pair(pan, ms_4326)
+    assert ms_layer.crs() == QgsCoordinateReferenceSystem("EPSG:4326")
+    out = tmp_path / "never.tif"
+    choose(dock, pan_layer, ms_layer, "hfreqdiff", out, steps=1)
+
+    task = run_to_end(dock, 120)
+
+    errors = critical_messages(qgis_iface)
+    assert len(errors) == 1, errors
+    assert task.error and "\n" not in task.error and task.error in errors[0]
+    assert "CRS" in task.error and "reproject" in task.error
+    assert "Traceback" not in dock.log.toPlainText()
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["ms_wgs84.tif"]
+    assert dock.added_layers == []
+
+
+def test_incomplete_form_is_refused_in_one_line(dock, qgis_iface, scenes, tmp_path):
+    pan, ms = scenes["wv3"]
+    pan_layer, ms_layer = add_pair(pan, ms)
+    choose(dock, pan_layer, None, "gsa", tmp_path / "x.tif")
+    assert dock.run() is None
+    choose(dock, pan_layer, ms_layer, "gsa", tmp_path / "x.tif")
+    dock.band_order.setText("1,2,9")
+    assert dock.run() is None
+    errors = critical_messages(qgis_iface)
+    assert len(errors) == 2 and "MS" in errors[0] and "band order" in errors[1]
+    assert all("\n" not in e for e in errors) and list(tmp_path.iterdir()) == []
+
+
+def test_band_order_reorders_the_ms(dock, scenes, tmp_path):
+    pan, ms = scenes["vhr4b"]
+    pan_layer, ms_layer = add_pair(pan, ms)
+    out = tmp_path / "reordered.tif"
+    choose(dock, pan_layer, ms_layer, "exp", out)
+    dock.band_order.setText("3, 2, 1")
+    run_to_end(dock, 120)
+    fused = gdal.Open(str(out)).ReadAsArray().astype(float)
+    assert fused.shape[0] == 3
+    ms_arr = gdal.Open(ms).ReadAsArray().astype(float)
+    for out_band, ms_band in enumerate((3, 2, 1)):  # EXP keeps each band's mean
+        assert fused[out_band].mean() == pytest.approx(ms_arr[ms_band - 1].mean(), rel=0.05)
+
+
+def test_long_run_is_confirmed_first(dock, shared_data, tmp_path, monkeypatch):
+    folder = shared_data / "wv3_hpf_geotiff"
+    pan_layer, ms_layer = add_pair(str(folder / "pan.tif"), str(folder / "mul.tif"))
+    choose(dock, pan_layer, ms_layer, "hfreqdiff", tmp_path / "long.tif", steps=8, samples=4)
+    asked: list[float] = []
+    monkeypatch.setattr(dock, "confirm_long_run", lambda s: asked.append(s) or False)
+    assert dock.run() is None  # declined: nothing starts
+    assert len(asked) == 1 and asked[0] > 120 and dock.task is None and list(tmp_path.iterdir()) == []
+    dock.steps.setValue(1)
+    dock.samples.setValue(1)
+    dock.set_method("gsa")  # a classical run on the same scene takes seconds: no question
+    monkeypatch.setattr(dock, "confirm_long_run", lambda s: pytest.fail("asked for a short run"))
+    run_to_end(dock, 120)
+    assert (tmp_path / "long.tif").exists()
+
+
+def test_missing_onnxruntime_is_said_in_one_line(dock, qgis_iface, scenes, tmp_path, monkeypatch):
+    real = deps.is_available
+    monkeypatch.setattr(deps, "is_available", lambda m: False if m == "onnxruntime" else real(m))
+    pan, ms = scenes["wv3"]
+    pan_layer, ms_layer = add_pair(pan, ms)
+    choose(dock, pan_layer, ms_layer, "hfreqdiff", tmp_path / "x.tif")
+    dock.refresh_dependencies()
+    assert dock.install_button.isVisibleTo(dock) and "onnxruntime" in dock.install_button.text()
+    assert dock.run() is None
+    (error,) = critical_messages(qgis_iface)
+    assert "onnxruntime" in error and "\n" not in error and "Install" in error
+    dock.set_method("gsa")  # classical methods need nothing more
+    assert dock.run() is not None
+    wait_until(lambda: dock.task is None, 120)
+    assert (tmp_path / "x.tif").exists()
+
+
+@pytest.mark.skipif(not __import__("padm_pansharpening.plugin.child", fromlist=["x"]).finetune_supported(),
+                    reason="the engine has no 'finetune' command yet (python -m padm_pansharpening finetune --help fails)")
+def test_dock_finetune_then_fuse(dock, qgis_iface, scenes, tmp_path, monkeypatch):
+    from padm_pansharpening.plugin import models
+
+    monkeypatch.setattr(models, "models_folder", lambda: tmp_path / "models")
+    pan, ms = scenes["wv3"]
+    pan_layer, ms_layer = add_pair(pan, ms)
+    out = tmp_path / "ft.tif"
+    choose(dock, pan_layer, ms_layer, "finetune", out, steps=1, budget=1)
+    monkeypatch.setattr(dock, "confirm_long_run", lambda s: True)
+    task = run_to_end(dock, 900)
+    assert not critical_messages(qgis_iface), critical_messages(qgis_iface)
+    assert out.exists() and task.model_dir and Path(task.model_dir).parent == tmp_path / "models"
+    assert any(e.path == task.model_dir for e in models.find_models())
