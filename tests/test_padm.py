@@ -116,14 +116,20 @@ def test_profile_json_round_trip_and_validation(tmp_path):
         prof.read_profile(tmp_path / "bad.json")
 
 
-def test_operator_fit_recovers_the_truth_given_the_true_hrms(shared_data):
-    """Step (b) alone, with the alignment network replaced by the true HRMS: the fit must find the
-    kernel, shifts and spectral response (checks the fitting machinery and its conventions)."""
-    from padm_pansharpening.engine.padm import mutual
-
+def _known_pair():
     hrms, sensor = synthetic.truth_hrms("ge1_grip_pnn")
     truth = synthetic.KnownDegradation()
     lrms, pan = synthetic.synthesize(hrms, truth)
+    return hrms, sensor, truth, lrms, pan
+
+
+def test_operator_fit_recovers_the_truth_given_the_true_hrms(shared_data):
+    """Step (b)'s per-band consistency fit alone (no intensity term, no pull toward the PAN kernel),
+    with the alignment network replaced by the true HRMS: it must find the kernels and shifts
+    (checks the fitting machinery and its conventions)."""
+    from padm_pansharpening.engine.padm import mutual
+
+    hrms, sensor, truth, lrms, pan = _known_pair()
     guess = mutual.initial_profile(pan, lrms, 4, sensor)
 
     class TrueHrms(torch.nn.Module):  # stands in for PAlignNet: output independent of the offsets
@@ -135,21 +141,43 @@ def test_operator_fit_recovers_the_truth_given_the_true_hrms(shared_data):
         def upsample_dn(self, ms, hw, offset):
             return torch.zeros(1, 4, *hw)
 
-    run = mutual._Mutual(pan, lrms, 4, sensor, mutual.PadmConfig(threads=1, degrade_steps=60), guess, None, None)
+    cfg = mutual.PadmConfig(threads=1, degrade_steps=60, intensity_weight=0.0, reg_band=0.0, reg_init=1e-4,
+                            reg_smooth=1e-4)
+    run = mutual._Mutual(pan, lrms, 4, sensor, cfg, guess, None, None)
     run.net = TrueHrms()
     run.fit_degradation()
     res = synthetic.score(run.D.to_profile(), guess, truth)
     assert res["kernel_l1_learned"] < 0.2 * res["kernel_l1_guess"], res
-    assert res["shift_error_max"] < 0.02 and res["weight_rel_error_max"] < 0.01, res
+    assert res["shift_error_max"] < 0.02, res
 
 
-@pytest.mark.xfail(reason="not met yet: the full mutual iteration halves neither the kernel error reliably nor "
-                          "finds all shifts within 0.1 LR px; blue/green weights are not separable (see report)",
-                   strict=False)
+def test_coarse_stage_recovers_kernel_shift_and_spectral_response(shared_data):
+    """Stage (0), the PAN-intensity equation, from a random start: the common kernel, the shifts
+    (within what collinear bands allow) and the spectral weights, without any HRMS estimate."""
+    from padm_pansharpening.engine.padm import mutual
+
+    hrms, sensor, truth, lrms, pan = _known_pair()
+    guess = mutual.initial_profile(pan, lrms, 4, sensor)
+    run = mutual._Mutual(pan, lrms, 4, sensor, mutual.PadmConfig(threads=1, seed=1, init_noise=0.2), guess,
+                         None, None)
+    out = run.coarse_stage()
+    assert out["coarse_intensity_loss"] < 0.05 * out["coarse_intensity_loss_start"], out
+    res = synthetic.score(run.D.to_profile(), guess, truth)
+    assert res["pan_kernel_l1_learned"] < 0.1 and res["kernel_l1_learned"] < 0.1, res
+    assert res["shift_error_max"] < 0.1 and res["weight_rel_error_max"] < 0.05, res
+    # a wrong sign of the offsets' move or of the PAN-side shift would not fit: the loss says so
+    st = run.istate
+    with torch.no_grad():
+        good = float(run.intensity.loss(st))
+        st.s_bar.neg_()
+        assert float(run.intensity.loss(st)) > 10 * good
+
+
 def test_known_degradation_is_recovered_from_the_mtf_guess(shared_data):
     """GeoEye-1 MS as the HRMS truth, a rotated anisotropic kernel, per-band shifts of up to 0.45 LR
-    pixel and a known spectral response: PADM, started from the MTF guess, must halve the kernel
-    error, find the shifts within 0.1 LR pixel and the spectral weights within 10 %."""
+    pixel and a known spectral response: PADM, started from a random perturbation of the MTF guess,
+    must halve the kernel error of the guess, find the shifts within 0.1 LR pixel and the spectral
+    weights within 10 % (each weight, relative). The bench runs three initialisations."""
     from padm_pansharpening.engine.padm.mutual import PadmConfig
 
     res = synthetic.known_degradation_check("ge1_grip_pnn", seeds=(0,), config=PadmConfig(threads=1))
@@ -157,6 +185,7 @@ def test_known_degradation_is_recovered_from_the_mtf_guess(shared_data):
     assert run["kernel_l1_learned"] <= 0.5 * run["kernel_l1_guess"], run
     assert run["shift_error_max"] <= 0.1, run
     assert run["weight_rel_error_max"] <= 0.1, run
+    assert run["rounds"] >= 2 and run["log"][0]["round"] == 0  # the coarse stage and at least one round
     assert all(e["kernel_change"] >= 0 and e["seconds"] > 0 for e in run["log"])
 
 

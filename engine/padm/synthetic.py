@@ -107,10 +107,12 @@ def score(profile: DegradationProfile, guess: DegradationProfile, truth: KnownDe
 def known_degradation_check(scene_name: str = "ge1_grip_pnn", seeds: Sequence[int] = (0, 1, 2),
                             truth: KnownDegradation = KnownDegradation(), config=None,
                             init_noise: float = 0.2) -> dict:
-    """Run PADM on a synthetic pair with a known degradation from several seeds (each perturbs the
-    initial kernels/shifts by ``init_noise`` and changes the crop sampling); report the errors
-    against the truth, the pass/fail of the criteria (kernel error at least halved from the MTF
-    guess, shifts within 0.1 LR pixel, spectral weights within 10 %) and the spread across seeds."""
+    """Run PADM on a synthetic pair with a known degradation from several seeds (each starts from a
+    random perturbation of the MTF guess, :func:`.mutual.perturbed_profile` with ``init_noise``, and
+    has its own network initialisation and crop sampling); report the errors against the truth, the
+    pass/fail of the criteria (kernel L1 error at least halved from the MTF guess's, every shift
+    within 0.1 LR pixel, every spectral weight within 10 % of its true value) and the spread of the
+    learned operators across seeds."""
     from .mutual import PadmConfig, initial_profile, learn_degradation
 
     hrms, sensor = truth_hrms(scene_name)
