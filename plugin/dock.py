@@ -143,7 +143,7 @@ class PadmDock(QgsDockWidget):
         self.seed = _spin(0, 2**31 - 1, 0, "Noise seed: the same seed gives the same result.")
         self.samples = _spin(1, 64, 1, "Samples drawn and averaged; more than 1 also adds an uncertainty layer "
                                        "(per-pixel spread of the samples).")
-        self.budget = _spin(1, 600, 10, "Time budget of the PADM fine-tuning on this scene.", suffix=" min")
+        self.budget = _spin(1, 600, 10, "Time budget of the PADM fine-tuning on this scene.", suffix=" min budget")
         self.tile = _spin(64, 8192, 512, "Tile side in PAN pixels processed at a time (memory); the result does "
                                           "not depend on it.", step=64)
         self.device_combo = QComboBox()
@@ -152,11 +152,9 @@ class PadmDock(QgsDockWidget):
         self.device_label = QLabel("ran on: –")
         form.addRow("Method", self.method_combo)
         form.addRow("Model", model_row)
-        form.addRow("Steps", self.steps)
-        form.addRow("Seed", self.seed)
-        form.addRow("Samples", self.samples)
-        form.addRow("Fine-tuning budget", self.budget)
-        form.addRow("Tile size", self.tile)
+        form.addRow("Steps", _row(self.steps, "Seed", self.seed))
+        form.addRow("Samples", _row(self.samples, "Tile", self.tile))
+        form.addRow("Fine-tuning", self.budget)
         form.addRow("Device", self.device_combo)
         form.addRow("", self.device_label)
         outer.addWidget(method_box)
@@ -204,6 +202,9 @@ class PadmDock(QgsDockWidget):
         outer.addWidget(self.stage_label)
         outer.addWidget(self.log, 1)
 
+        for combo in body.findChildren(QComboBox):  # long item texts must not widen the dock
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(14)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(body)
@@ -529,10 +530,21 @@ class PadmDock(QgsDockWidget):
         self.refresh_dependencies()
 
     def shutdown(self) -> None:
-        """Plugin unload: cancel what runs."""
+        """Plugin unload: cancel what runs; its end no longer calls into this (deleted) dock."""
         for task in (self.task, self.install_task):
             if task is not None:
+                task.on_finished = None
                 task.cancel()
+        self.task = self.install_task = None
+
+
+def _row(first: QWidget, label: str, second: QWidget) -> QHBoxLayout:
+    """Two fields on one form row: ``first``, then ``label`` and ``second``."""
+    row = QHBoxLayout()
+    row.addWidget(first, 1)
+    row.addWidget(QLabel(label))
+    row.addWidget(second, 1)
+    return row
 
 
 def _spin(lo: int, hi: int, value: int, tip: str, special: str = "", suffix: str = "", step: int = 1) -> QSpinBox:

@@ -27,7 +27,8 @@ TOP_DIRS = ("engine", "plugin", "models", "resources")
 REQUIRED_FILES = ("__init__.py", "metadata.txt", "LICENSE")
 SKIP_DIRS = {"__pycache__", "tests", "dist", "build", "checkpoints", "train_logs"}  # and hidden (.*) entries
 SKIP_SUFFIXES = (".pyc", ".pyo", ".aux.xml", ".orig", ".rej", ".swp", "~")
-SKIP_FILES = {"plugin/packaging.py", "Thumbs.db"}  # this builder is a development tool
+# development tools and the README's picture
+SKIP_FILES = {"plugin/packaging.py", "plugin/screenshot.py", "resources/screenshot.png", "Thumbs.db"}
 REQUIRED_METADATA = ("name", "qgisMinimumVersion", "description", "about", "version", "author", "email",
                      "repository", "tracker")
 MAX_BYTES = 25 * 1024 * 1024  # the QGIS plugin repository's upload limit

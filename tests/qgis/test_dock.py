@@ -11,6 +11,7 @@ import pytest
 from osgeo import gdal
 from qgis.core import (
     Qgis,
+    QgsApplication,
     QgsCoordinateReferenceSystem,
     QgsMultiBandColorRenderer,
     QgsProject,
@@ -39,7 +40,7 @@ def dock(qgis_iface, qgis_new_project):  # noqa: ARG001 - a clean project per te
     widget = PadmDock(qgis_iface)
     yield widget
     widget.shutdown()
-    wait_until(lambda: widget.task is None and widget.install_task is None, 60)
+    wait_until(lambda: QgsApplication.taskManager().countActiveTasks() == 0, 120)
     widget.deleteLater()
 
 
@@ -76,7 +77,7 @@ def critical_messages(qgis_iface) -> list[str]:
 
 
 def test_dock_runs_hfreqdiff_and_adds_styled_layers(dock, qgis_iface, scenes, tmp_path, check_fused, monkeypatch):
-    pan, ms = scenes["wv3"]
+    pan, ms = scenes["landsat8"]
     pan_layer, ms_layer = add_pair(pan, ms)
     out = tmp_path / "fused.tif"
     choose(dock, pan_layer, ms_layer, "hfreqdiff", out, steps=1, samples=2, seed=3)
@@ -95,7 +96,7 @@ def test_dock_runs_hfreqdiff_and_adds_styled_layers(dock, qgis_iface, scenes, tm
     assert fused.crs() == pan_layer.crs() and pan_layer.extent().contains(fused.extent())
     assert isinstance(fused.renderer(), QgsMultiBandColorRenderer)
     rgb = (fused.renderer().redBand(), fused.renderer().greenBand(), fused.renderer().blueBand())
-    assert rgb == (5, 3, 2)  # 8 bands displayed as WorldView red, green, blue
+    assert rgb == (3, 2, 1)  # blue, green, red bands displayed as red, green, blue
     ce = fused.renderer().redContrastEnhancement()
     assert ce is not None and ce.minimumValue() < ce.maximumValue()  # stretched, not the full type range
     # samples=2: the uncertainty layer beside the output, on the same grid, shown as a pseudocolour ramp
@@ -141,8 +142,8 @@ def test_dock_canvas_extent_clips_without_touching_inputs(dock, qgis_iface, scen
 
 
 def test_cancel_mid_run_leaves_no_file(dock, shared_data, tmp_path, monkeypatch):
-    folder = shared_data / "wv3_hpf_geotiff"
-    pan_layer, ms_layer = add_pair(str(folder / "pan.tif"), str(folder / "mul.tif"))
+    folder = shared_data / "landsat_oli_istanbul_geotiff"  # the whole scene, in 15 tiles
+    pan_layer, ms_layer = add_pair(str(folder / "pan.tif"), str(folder / "ms.tif"))
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     choose(dock, pan_layer, ms_layer, "hfreqdiff", out_dir / "cancelled.tif", steps=1, tile=128)
@@ -257,3 +258,15 @@ def test_dock_finetune_then_fuse(dock, qgis_iface, scenes, tmp_path, monkeypatch
     assert not critical_messages(qgis_iface), critical_messages(qgis_iface)
     assert out.exists() and task.model_dir and Path(task.model_dir).parent == tmp_path / "models"
     assert any(e.path == task.model_dir for e in models.find_models())
+
+
+def test_display_bands_follow_the_sensor():
+    from padm_pansharpening.engine.sensors import get_sensor
+    from padm_pansharpening.plugin.styling import FALSE_COLOUR, display_bands
+
+    assert display_bands(get_sensor("WV3"), 8) == (5, 3, 2)
+    assert display_bands(get_sensor("none"), 8) == (5, 3, 2)  # 8 unknown bands: the WorldView layout
+    assert display_bands(get_sensor("WV3"), 8, FALSE_COLOUR) == (7, 5, 3)  # NIR1, red, green
+    assert display_bands(get_sensor("GeoEye1"), 4) == (3, 2, 1)
+    assert display_bands(get_sensor("none"), 4, FALSE_COLOUR) == (4, 3, 2)
+    assert display_bands(get_sensor("QB"), 3) == (3, 2, 1)  # band count unlike the sensor's: generic

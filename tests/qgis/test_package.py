@@ -70,7 +70,8 @@ def test_zip_contents(plugin_zip: Path):
             "resources/icon.svg", "models/hfreqdiff.onnx"} <= inner  # the bundled model ships
     assert plugin_zip.stat().st_size < 25 * 2**20
     assert not [n for n in inner if n.startswith(("tests/", ".git", ".venv", "dist/", "build/"))
-                or "__pycache__" in n or n.endswith(".pyc") or n == "plugin/packaging.py"]
+                or "__pycache__" in n or n.endswith(".pyc")
+                or n in ("plugin/packaging.py", "plugin/screenshot.py", "resources/screenshot.png")]
     assert meta["version"] == __version__
     commit = meta["commit"]  # the checkout's commit, or "uncommitted" in a repository without one
     if commit != "uncommitted":
