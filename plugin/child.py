@@ -7,8 +7,8 @@ folder appended to its sys.path. Its stdout carries JSON lines — ``{"progress"
 while working and ``{"result": {...}}`` at the end (engine.progress.JsonLines); a user error ends it
 with status 2 and one ``error: ...`` line on stderr.
 
-Outputs are made in a hidden staging folder beside the destination and moved into place only
-when the child succeeded, so a cancel, a crash or an error leaves nothing behind.
+Fine-tuned models are made inside a hidden staging folder beside the destination and moved into
+place only when the child succeeded, so a cancel, a crash or an error leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -206,7 +206,11 @@ def finetune(pan: str, ms: str, out_dir: Path, budget_minutes: float, sensor: Op
         raise PansharpenError("This version of the engine has no 'finetune' command: update the plugin, "
                               "or use HFreqDiff with the bundled model.")
     out_dir = check_model_destination(out_dir)
-    staging = out_dir.with_name(f".{out_dir.name}.{uuid.uuid4().hex[:8]}.part")
+    # a private hidden folder beside the destination: the child writes its model (and whatever
+    # temporary files it makes next to it) inside, so removing it leaves nothing behind
+    staging_root = out_dir.with_name(f".{out_dir.name}.{uuid.uuid4().hex[:8]}.part")
+    staging_root.mkdir()
+    staging = staging_root / "model"
     args = ["finetune", "--pan", pan, "--ms", ms, "--out", str(staging), "--progress", "json"]
     if "--budget-minutes" in options:
         args += ["--budget-minutes", f"{budget_minutes:g}"]
@@ -217,7 +221,7 @@ def finetune(pan: str, ms: str, out_dir: Path, budget_minutes: float, sensor: Op
     started = time.monotonic()
     try:
         result = run_cli(args, progress, is_cancelled, log, python)
-        if result.ok and not staging.exists():
+        if result.ok and not staging.is_dir():
             result.error = f"the finetune command reported success but wrote no model folder {staging}"
         if result.ok:
             if out_dir.exists():
@@ -227,10 +231,7 @@ def finetune(pan: str, ms: str, out_dir: Path, budget_minutes: float, sensor: Op
                 result.result.setdefault("seconds", round(time.monotonic() - started, 1))
         return result
     finally:
-        if staging.is_dir():
-            shutil.rmtree(staging, ignore_errors=True)
-        elif staging.exists():
-            staging.unlink()
+        shutil.rmtree(staging_root, ignore_errors=True)
 
 
 def model_file_in(folder: Path) -> Optional[Path]:

@@ -10,7 +10,6 @@ import time
 import zipfile
 from pathlib import Path
 
-import pytest
 from qgis.core import QgsApplication
 from qgis.PyQt.QtCore import QCoreApplication
 

@@ -319,3 +319,40 @@ def test_finetune_cancel_leaves_no_folder(finetune_command, padm_provider, scene
                             feedback=feedback)
     assert "OUTPUT" not in result and time.monotonic() - t0 < 300
     assert list(tmp_path.iterdir()) == []
+
+
+def test_modeller_chains_pansharpen_and_evaluate(padm_provider, scenes, tmp_path):
+    """A graphical-modeller model, built as the modeller builds it: fuse, then score the result."""
+    from qgis.core import (
+        QgsProcessingModelAlgorithm,
+        QgsProcessingModelChildAlgorithm,
+        QgsProcessingModelChildParameterSource as Source,
+        QgsProcessingModelOutput,
+        QgsProcessingModelParameter,
+        QgsProcessingParameterRasterLayer,
+    )
+
+    model = QgsProcessingModelAlgorithm("fuse_and_score", "tests")
+    for name in ("pan", "ms"):
+        model.addModelParameter(QgsProcessingParameterRasterLayer(name, name.upper()), QgsProcessingModelParameter(name))
+
+    def child(alg_id: str, child_id: str, sources: dict, output: tuple[str, str]) -> None:
+        step = QgsProcessingModelChildAlgorithm(alg_id)
+        step.setChildId(child_id)
+        for param, source in sources.items():
+            step.addParameterSources(param, [source])
+        out = QgsProcessingModelOutput(output[0], output[0])
+        out.setChildId(child_id)
+        out.setChildOutputName(output[1])
+        step.setModelOutputs({output[0]: out})
+        model.addChildAlgorithm(step)
+
+    common = {"PAN": Source.fromModelParameter("pan"), "MS": Source.fromModelParameter("ms")}
+    child(ALG, "fuse", {**common, "METHOD": Source.fromStaticValue("mtf-glp-hpm")}, ("fused", "OUTPUT"))
+    child("padm:evaluate", "score", {**common, "FUSED": Source.fromChildOutput("fuse", "OUTPUT")}, ("report", "REPORT"))
+    pan, ms = scenes["landsat8"]
+    result = processing.run(model, {"pan": pan, "ms": ms, "fuse:fused": str(tmp_path / "fused.tif"),
+                                    "score:report": str(tmp_path / "report.json")})
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert Path(report["fused"]) == tmp_path / "fused.tif" and 0 < report["FR"]["HQNR"] <= 1
+    assert Path(result["score:report"]) == tmp_path / "report.json"
