@@ -270,3 +270,26 @@ def test_display_bands_follow_the_sensor():
     assert display_bands(get_sensor("GeoEye1"), 4) == (3, 2, 1)
     assert display_bands(get_sensor("none"), 4, FALSE_COLOUR) == (4, 3, 2)
     assert display_bands(get_sensor("QB"), 3) == (3, 2, 1)  # band count unlike the sensor's: generic
+
+
+def test_model_list_finds_fine_tuned_folders(tmp_path):
+    import os
+
+    from padm_pansharpening.plugin.models import find_models, new_model_folder
+
+    root = tmp_path / "models"
+    old, new = root / "scene_a-20250101", root / "scene_b-20250102"
+    for folder, age in ((old, 100), (new, 0)):
+        folder.mkdir(parents=True)
+        (folder / "model.onnx").write_bytes(b"x")
+        os.utime(folder, (time.time() - age, time.time() - age))
+    (root / ".scene_c.1234.part").mkdir()  # a fine-tuning in progress: not offered
+    (root / ".scene_c.1234.part" / "model.onnx").write_bytes(b"x")
+    (root / "empty").mkdir()
+    loose = tmp_path / "my.pt"
+    loose.write_bytes(b"x")
+    entries = find_models([str(loose), str(tmp_path / "missing.onnx")], search_dirs=[root])
+    assert entries[0].kind == "bundled" and entries[0].path is None
+    assert [e.path for e in entries[1:]] == [str(new), str(old), str(loose)]
+    assert new_model_folder("/data/My scene.tif", root).parent == root
+    assert new_model_folder("/data/My scene.tif", root).name.startswith("My_scene-")
