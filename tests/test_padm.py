@@ -164,7 +164,7 @@ def test_coarse_stage_recovers_kernel_shift_and_spectral_response(shared_data):
     assert out["coarse_intensity_loss"] < 0.05 * out["coarse_intensity_loss_start"], out
     res = synthetic.score(run.D.to_profile(), guess, truth)
     assert res["pan_kernel_l1_learned"] < 0.1 and res["kernel_l1_learned"] < 0.1, res
-    assert res["shift_error_max"] < 0.1 and res["weight_rel_error_max"] < 0.05, res
+    assert res["shift_error_max"] < 0.1 and res["weight_rel_error_max"] < 0.1, res
     # a wrong sign of the offsets' move or of the PAN-side shift would not fit: the loss says so
     st = run.istate
     with torch.no_grad():

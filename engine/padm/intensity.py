@@ -17,7 +17,9 @@ semi-blind kernel estimation of Vivone et al. (2015), extended with shifts and w
   the aliased high frequencies are what interpolation gets wrong, and the weights of nearly
   collinear bands (blue/green) are pinned by the low frequencies;
 * a small ridge on d_b: collinear bands cannot tell their offsets apart from this equation, so
-  they share the common shift here and the mutual iteration separates them.
+  they share the common shift here and the mutual iteration separates them;
+* the weights and bias enter linearly and are solved in closed form for every kernel/shift
+  (variable projection); L-BFGS searches only the kernel's Gaussian parameters and the shifts.
 
 This is the coarse first stage of the progressive scheme; :mod:`.mutual` refines per-band kernels
 and shifts with PAlignNet and re-fits the spectral response with this equation every round.
@@ -64,12 +66,14 @@ def move_lr(x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class IntensityState:
-    """Free variables of the intensity equation (spectral weights linear, not yet constrained)."""
+    """Variables of the intensity equation. The weights and bias are linear: for given kernel and
+    shifts they are solved in closed form (variable projection), so only the kernel and the
+    shifts are searched, which keeps L-BFGS well conditioned."""
 
     s_bar: torch.Tensor  # (1, 2)
     offsets: torch.Tensor  # (B, 2)
-    weights: torch.Tensor  # (B,)
-    bias: torch.Tensor  # () in units of the intensity's std
+    weights: torch.Tensor  # (B,) last solution (not a search variable)
+    bias: torch.Tensor  # () last solution, in units of the intensity's std
 
 
 class IntensityModel:
@@ -83,50 +87,63 @@ class IntensityModel:
         intensity = (ms * w[None, :, None, None]).sum(1)
         self.scale = float(intensity.std()) + 1e-6
 
-    def residual(self, st: IntensityState, pan_kernel: Optional[torch.Tensor] = None) -> torch.Tensor:
-        D = self.D
+    def _terms(self, st: IntensityState, pan_kernel: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Design matrix (2M, B+1) and target (2M,): full-band rows, then low-passed rows scaled by
+        sqrt(LOWPASS_WEIGHT), on the MS pixels inside the margin."""
+        D, m = self.D, self.margin
         k = D.pan_kernel() if pan_kernel is None else pan_kernel
-        y = D._correlate(self.pan, D._shifted(k[None], st.s_bar.clamp(-MAX_SHIFT, MAX_SHIFT)))
-        moved = move_lr(self.ms, st.offsets)
-        i_lr = (moved * st.weights[None, :, None, None]).sum(1, keepdim=True)
-        return (y - i_lr) / self.scale + st.bias
+        y = D._correlate(self.pan, D._shifted(k[None], st.s_bar.clamp(-MAX_SHIFT, MAX_SHIFT))) / self.scale
+        x = move_lr(self.ms, st.offsets) / self.scale
+        both = torch.cat([y, x], dim=1)
+        low = gaussian_lowpass(both)
+        cut = lambda a: a[0, :, m:-m, m:-m].reshape(a.shape[1], -1)  # noqa: E731
+        g = LOWPASS_WEIGHT ** 0.5
+        full, lp = cut(both), cut(low) * g
+        ones = torch.ones(1, full.shape[1])
+        a = torch.cat([torch.cat([full[1:], ones]), torch.cat([lp[1:], ones * g])], dim=1).T
+        return a, torch.cat([full[0], lp[0]])
 
     def loss(self, st: IntensityState, pan_kernel: Optional[torch.Tensor] = None) -> torch.Tensor:
-        r = self.residual(st, pan_kernel)
-        m = self.margin
-        full = (r[..., m:-m, m:-m] ** 2).mean()
-        low = (gaussian_lowpass(r)[..., m:-m, m:-m] ** 2).mean()
-        return full + LOWPASS_WEIGHT * low + self.offset_ridge * (st.offsets ** 2).mean()
+        """Mean squared residual (full band + weighted low-pass) at the least-squares weights and bias,
+        plus the ridge on the offsets; the solution is stored in ``st``."""
+        a, y = self._terms(st, pan_kernel)
+        n = a.shape[0] // 2
+        gram = a.T @ a / n
+        theta = torch.linalg.solve(gram + 1e-8 * torch.eye(gram.shape[0]), a.T @ y / n)
+        r = y - a @ theta
+        st.weights, st.bias = theta[:-1].detach(), theta[-1].detach()
+        return (r ** 2).sum() / n + self.offset_ridge * (st.offsets ** 2).mean()
 
     def spectral(self, st: IntensityState) -> tuple[np.ndarray, float]:
         """(weights >= 0, bias in DN) in the profile's convention PAN ≈ sum w HRMS + c."""
         w = st.weights.detach().double().numpy()
         w = np.maximum(w, 1e-4 * max(w.max(), 1e-6))
-        return w, -float(st.bias.detach()) * self.scale
+        return w, float(st.bias.detach()) * self.scale
 
 
 def initial_state(D, model: IntensityModel, weights: np.ndarray, shifts: np.ndarray) -> IntensityState:
-    """Start: the given weights and shifts (s_bar = their weighted mean), the bias that zeroes the
-    mean residual."""
+    """Start at the given shifts (s_bar = their weights-weighted mean); the weights and bias are then
+    solved for."""
     w = np.asarray(weights, dtype=np.float64)
     s = np.asarray(shifts, dtype=np.float64)
     s_bar = (w[:, None] * s).sum(0, keepdims=True) / max(w.sum(), 1e-12)
     st = IntensityState(torch.tensor(s_bar, dtype=torch.float32), torch.tensor(s - s_bar, dtype=torch.float32),
                         torch.tensor(w, dtype=torch.float32), torch.zeros(()))
     with torch.no_grad():
-        st.bias = -model.residual(st).mean()
+        model.loss(st)
     return st
 
 
 def fit(model: IntensityModel, st: IntensityState, kernel_params: list, fit_offsets: bool = True,
         fit_kernel: bool = True, max_iter: int = 300) -> float:
-    """L-BFGS on the intensity loss over the chosen variables; returns the final loss."""
-    params = [st.s_bar, st.weights, st.bias]
+    """L-BFGS on the intensity loss over the common shift, the offsets and the kernel parameters
+    (weights and bias solved inside); returns the final loss."""
+    params = [st.s_bar]
     if fit_offsets:
         params.append(st.offsets)
     if fit_kernel:
         params += kernel_params
-    for p in params:
+    for p in (st.s_bar, st.offsets):
         p.requires_grad_(True)
     opt = torch.optim.LBFGS(params, lr=1, max_iter=max_iter, history_size=30, line_search_fn="strong_wolfe",
                             tolerance_grad=1e-10, tolerance_change=1e-14)
@@ -138,7 +155,7 @@ def fit(model: IntensityModel, st: IntensityState, kernel_params: list, fit_offs
         return loss
 
     opt.step(closure)
-    for p in (st.s_bar, st.offsets, st.weights, st.bias):
+    for p in (st.s_bar, st.offsets):
         p.requires_grad_(False)
     with torch.no_grad():
         return float(model.loss(st))

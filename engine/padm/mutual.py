@@ -58,7 +58,7 @@ class PadmConfig:
     spectral_weight: float = 0.5  # weight of the PAN spectral term (steps a and b)
     intensity_weight: float = 1.0  # weight of the intensity equation in step (b)
     reg_init: float = 1e-3  # ||K - K0||^2 / ||K0||^2 (per kernel), K0 = the coarse stage's kernel
-    reg_band: float = 1e-2  # ||K_b - K_pan||^2 / ||K_pan||^2: band kernels near the PAN kernel
+    reg_band: float = 0.1  # ||K_b - K_pan||^2 / ||K_pan||^2: band kernels near the PAN kernel
     reg_residual: float = 1.0  # (relative to reg_init) mean squared free logit residual
     reg_smooth: float = 1e-3  # squared differences of the free logit residuals
     reg_centroid: float = 1.0  # squared kernel centroid (PAN px^2): the shift carries any displacement
@@ -227,7 +227,7 @@ class _Mutual:
         from .intensity import IntensityModel, fit, initial_state
 
         torch, D = self.torch, self.D
-        w0 = self.istate.weights.double().numpy()
+        w0 = np.maximum(self.istate.weights.double().numpy(), 1e-6)
         with torch.no_grad():  # the common kernel starts as the w-weighted mix of the band kernels
             k_mix = (D.kernels() * self.istate.weights.clamp_min(0)[:, None, None]).sum(0)
             k_mix = (k_mix / k_mix.sum()).double().numpy()
@@ -343,8 +343,6 @@ class _Mutual:
         t = torch.arange(D.k, dtype=torch.float32) - (D.k - 1) / 2
         pm = r * m
         st = self.istate
-        for p in (st.weights, st.bias):
-            p.requires_grad_(True)
 
         def closure():
             opt.zero_grad()
@@ -373,13 +371,16 @@ class _Mutual:
             return loss
 
         parts: dict = {}
-        opt = torch.optim.LBFGS([D.ms_logits, D.pan_logits, D.ms_quad, D.pan_quad, D.shift, st.weights, st.bias],
+        opt = torch.optim.LBFGS([D.ms_logits, D.pan_logits, D.ms_quad, D.pan_quad, D.shift],
                                 lr=1, max_iter=cfg.degrade_steps, history_size=20, line_search_fn="strong_wolfe",
                                 tolerance_grad=1e-9, tolerance_change=1e-12)
         opt.step(closure)
-        for p in (st.weights, st.bias):
-            p.requires_grad_(False)
-        st.s_bar, st.offsets = st.s_bar.detach(), st.offsets.detach()
+        with torch.no_grad():  # the line search's last evaluation may be a rejected trial point
+            shifts = D.shifts()
+            wd = st.weights.clamp_min(0)
+            st.s_bar = (wd[:, None] * shifts).sum(0, keepdim=True) / wd.sum().clamp_min(1e-12)
+            st.offsets = shifts - st.s_bar
+            self.intensity.loss(st)
         D.set_spectral(*self.intensity.spectral(st))
         return {"degrade_consistency_loss": parts["cons"].item(), "degrade_spectral_loss": parts["spec"].item(),
                 "degrade_intensity_loss": parts["intensity"].item(), "degrade_loss": parts["loss"].item(),
