@@ -189,3 +189,16 @@ def test_installed_zip_hfreqdiff_under_qgis_process_needs_only_the_profile_packa
     run = qgis_process(installed_profile, *args)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     check_fused(str(out), pan, ms)
+
+
+def test_installed_zip_finetune_without_torch_says_so_in_one_line(installed_profile, qgis_process, scenes, tmp_path):
+    if subprocess.run(["/usr/bin/python3", "-c", "import torch"], capture_output=True).returncode == 0:
+        pytest.skip("QGIS's Python has torch here: nothing is missing")
+    pan, ms = scenes["wv3"]
+    assert qgis_process(installed_profile, "plugins", "enable", PACKAGE).returncode == 0
+    run = qgis_process(installed_profile, "run", "padm:finetune", "--", f"PAN={pan}", f"MS={ms}",
+                       f"OUTPUT={tmp_path / 'model'}")
+    assert run.returncode != 0 and not (tmp_path / "model").exists()
+    lines = [ln for ln in (run.stdout + run.stderr).splitlines() if "torch" in ln]
+    assert lines and "Missing in QGIS's Python: torch (needed for PADM fine-tuning)" in lines[0], lines
+    assert "Traceback" not in run.stdout + run.stderr
