@@ -302,7 +302,7 @@ def test_finetune_algorithm_makes_a_model_the_pansharpen_algorithm_uses(finetune
                                                                         tmp_path, check_fused):
     pan, ms = scenes["wv3"]
     model_dir = tmp_path / "scene_model"
-    result = processing.run("padm:finetune", {"PAN": pan, "MS": ms, "BUDGET": 3, "OUTPUT": str(model_dir)})
+    result = processing.run("padm:finetune", {"PAN": pan, "MS": ms, "BUDGET": 4, "OUTPUT": str(model_dir)})
     assert Path(result["OUTPUT"]) == model_dir and Path(result["MODEL_FILE"]).parent == model_dir
     assert [p.name for p in tmp_path.iterdir()] == ["scene_model"]  # no staging folder left
     out = tmp_path / "fused_ft.tif"
