@@ -277,9 +277,10 @@ def cmd_train(argv: Sequence[str]) -> int:
 
 # Commands contributed by other modules (training, PADM): functions that add a subparser.
 def _add_padm_commands(sub: argparse._SubParsersAction) -> None:
-    from .padm.cli import add_degradation_command
+    from .padm.cli import add_degradation_command, add_finetune_command
 
     add_degradation_command(sub)
+    add_finetune_command(sub)
 
 
 _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_padm_commands]

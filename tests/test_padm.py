@@ -217,3 +217,82 @@ def test_cli_writes_profile_and_rejects_bad_input(padm_cli, tmp_path, capsys):
         assert padm_cli(["degradation", *args, "--out", str(never), "--progress", "none"]) == 2
         err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
         assert err[-1].startswith("error:") and not never.exists()
+
+
+# --- scene fine-tuning ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ge1_crop(shared_data, tmp_path_factory):
+    """A small real crop (GeoEye-1, 256x256 PAN) as GeoTIFFs."""
+    scene = datasets.load_scene("ge1_grip_pnn")
+    folder = tmp_path_factory.mktemp("ge1")
+    pan, ms = datasets.write_geotiffs(scene, folder, ms_lr=scene.ms_lr[96:160, 96:160], pan=scene.pan[384:640, 384:640])
+    return pan, ms
+
+
+def test_finetune_writes_a_scene_model_that_fuse_uses(padm_cli, ge1_crop, tmp_path, capfd):
+    """A short PADM fine-tune of a real crop: the folder holds the models, the operator and the card;
+    its JSON progress ends with the result; fuse --model DIR runs it (without the flip ensemble)."""
+    from osgeo import gdal
+
+    from padm_pansharpening.engine.hfreqdiff.method import HFreqDiffMethod
+
+    pan, ms = ge1_crop
+    out = tmp_path / "scene_model"
+    rc = padm_cli(["finetune", "--pan", str(pan), "--ms", str(ms), "--out", str(out), "--sensor", "GeoEye1",
+                   "--budget-minutes", "0.5", "--threads", "1", "--progress", "json"])
+    captured = capfd.readouterr()
+    assert rc == 0, captured.err
+    lines = [json.loads(x) for x in captured.out.strip().splitlines()]
+    assert all("progress" in x for x in lines[:-1]) and lines[-1]["result"]["output"] == str(out)
+    assert any("PADM" in x["text"] for x in lines[:-1]) and lines[-2]["progress"] == 1.0
+    assert {p.name for p in out.iterdir()} == {"model.pt", "model.onnx", "profile.json", "card.json", "card.md"}
+    card = json.loads((out / "card.json").read_text())
+    assert card["finetune"]["steps"] >= 1 and card["seconds"]["total"] <= 0.5 * 60 + 30
+    assert card["padm_log"][0]["round"] == 0 and not card["fixed_mtf"]
+    assert set(card["finetune"]["losses_after"]) == {"reduced_x0_l1", "fr_consistency", "fr_spectral"}
+    assert len(card["operator"]["kernels"]) == 4 and "sigma_major" in card["operator"]["pan_kernel"]
+    p = prof.read_profile(out / "profile.json")
+    assert p.sensor == "GeoEye1" and p.n_bands == 4
+    assert "learned by PADM" in (out / "card.md").read_text()
+    method = HFreqDiffMethod(model=out)
+    assert method.model_path.name == "model.onnx" and method.ensemble == "none"
+    assert "scene_operator" in method.metadata and json.loads(method.metadata["training"])["steps"] >= 1
+    fused = tmp_path / "fused.tif"
+    rc = padm_cli(["fuse", "--pan", str(pan), "--ms", str(ms), "--out", str(fused), "--method", "hfreqdiff",
+                   "--model", str(out), "--sensor", "GeoEye1", "--progress", "none"])
+    assert rc == 0, capfd.readouterr().err
+    arr = gdal.Open(str(fused)).ReadAsArray()
+    assert arr.shape == (4, 256, 256) and arr.std() > 1
+    # an existing, non-empty folder is refused: exit status 2, nothing touched
+    before = sorted(x.name for x in out.iterdir())
+    assert padm_cli(["finetune", "--pan", str(pan), "--ms", str(ms), "--out", str(out), "--progress", "none"]) == 2
+    assert "already exists" in capfd.readouterr().err and sorted(x.name for x in out.iterdir()) == before
+
+
+@pytest.mark.parametrize("where", ["fine-tuning", "writing"])
+def test_interrupted_finetune_leaves_nothing(ge1_crop, tmp_path, monkeypatch, where):
+    """Cancel during the fine-tuning loop, or Ctrl-C while the model files are being written: no
+    model folder and no temporary folder remain."""
+    from padm_pansharpening.engine.errors import Cancelled
+    from padm_pansharpening.engine.hfreqdiff import export
+    from padm_pansharpening.engine.padm import finetune as ft
+    from padm_pansharpening.engine.padm.cli import read_central_window
+
+    pan, ms, ratio, sensor, _ = read_central_window(str(ge1_crop[0]), str(ge1_crop[1]), "GeoEye1", 1024)
+    out = tmp_path / "models" / "scene"
+    cfg = ft.FinetuneConfig(budget_minutes=0.25, threads=1, fixed_mtf=True, reserve_seconds=5)
+    calls = {"n": 0}
+
+    def cancel_after_a_few() -> bool:
+        calls["n"] += 1
+        return where == "fine-tuning" and calls["n"] > 3
+
+    if where == "writing":
+        def interrupted_export(*args, **kwargs):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(export, "export_onnx", interrupted_export)
+    with pytest.raises(Cancelled if where == "fine-tuning" else KeyboardInterrupt):
+        ft.finetune_scene(pan, ms, ratio, sensor, out, cfg, is_cancelled=cancel_after_a_few)
+    assert not out.exists() and list(out.parent.iterdir()) == []

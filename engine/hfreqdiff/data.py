@@ -90,10 +90,12 @@ def load_training_pairs(scenes: Iterable[str], demo_seeds: Iterable[int] = (), d
 
 class PatchSampler:
     """Random batches: one pair per batch (so all samples share the band count), random
-    ratio-aligned patches, flips and rot90, and random band subsets (3..B bands, order kept)."""
+    ratio-aligned patches, flips and rot90, and random band subsets (3..B bands, order kept).
+    ``augment=False`` keeps the patches' orientation (scene fine-tuning: a flip would reverse the
+    scene's misregistration)."""
 
     def __init__(self, pairs: list[TrainingPair], patch: int, batch: int, seed: int = 0,
-                 subset_prob: float = 0.5, min_bands: int = 3):
+                 subset_prob: float = 0.5, min_bands: int = 3, augment: bool = True):
         if patch % 4:
             raise ValueError("patch size must be a multiple of 4")
         self.pairs = [p for p in pairs if min(p.x0.shape[1:]) >= patch]
@@ -102,7 +104,7 @@ class PatchSampler:
         area = np.array([p.x0.shape[1] * p.x0.shape[2] for p in self.pairs], np.float64)
         self.weights = np.sqrt(area) / np.sqrt(area).sum()  # big scenes more often, not overwhelmingly
         self.patch, self.batch = patch, batch
-        self.subset_prob, self.min_bands = subset_prob, min_bands
+        self.subset_prob, self.min_bands, self.augment = subset_prob, min_bands, augment
         self.rng = np.random.default_rng(seed)
 
     def _bands(self, n: int) -> np.ndarray:
@@ -123,8 +125,10 @@ class PatchSampler:
             j = int(self.rng.integers(0, (w - p) // r + 1)) * r
             arrays = [pair.x0[bands, i:i + p, j:j + p], pair.band[bands, :, i:i + p, j:j + p],
                       pair.pan[:, i:i + p, j:j + p]]
-            k = int(self.rng.integers(0, 4))
-            flip = self.rng.random() < 0.5
+            k, flip = 0, False
+            if self.augment:
+                k = int(self.rng.integers(0, 4))
+                flip = self.rng.random() < 0.5
             for n_, a in zip(("x0", "band", "pan"), arrays):
                 a = np.rot90(a, k, axes=(-2, -1))
                 if flip:

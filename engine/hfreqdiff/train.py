@@ -102,6 +102,20 @@ def _lr(cfg: dict, step: int, frac: float) -> float:
     return warm * (cfg["lr_min"] + (cfg["lr"] - cfg["lr_min"]) * cos)
 
 
+def x0_loss(net, batch: dict):
+    """The training objective: L1 of the x0 prediction at a uniform random time (also used by the
+    PADM scene fine-tuning, engine.padm.finetune). ``batch``: tensors x0, band, pan, desc."""
+    import torch
+
+    from .diffusion import q_sample
+
+    x0 = batch["x0"]
+    t = torch.rand(x0.shape[0])
+    x_t = q_sample(x0, torch.randn_like(x0), t[:, None, None, None])
+    pred = net(x_t, t, batch["band"], batch["pan"], batch["desc"])
+    return (pred - x0).abs().mean()
+
+
 def train(cfg: dict, fresh: bool = False) -> dict:
     import copy
 
@@ -109,7 +123,6 @@ def train(cfg: dict, fresh: bool = False) -> dict:
 
     from .conditioning import X0_SCALE
     from .data import PatchSampler, load_training_pairs, residual_stats
-    from .diffusion import q_sample
     from .export import export_onnx, model_metadata, save_torch
     from .method import HFreqDiffMethod, torch_denoiser_of
     from .network import build_network, count_parameters
@@ -171,15 +184,10 @@ def train(cfg: dict, fresh: bool = False) -> dict:
     t_mark = time.time()
     while state["elapsed"] < max_s and state["step"] < cfg["max_steps"]:
         batch = {k: torch.from_numpy(v) for k, v in sampler.sample().items()}
-        x0 = batch["x0"]
-        n = x0.shape[0]
-        t = torch.rand(n)
-        x_t = q_sample(x0, torch.randn_like(x0), t[:, None, None, None])
         lr = _lr(cfg, state["step"], state["elapsed"] / max_s)
         for g in opt.param_groups:
             g["lr"] = lr
-        pred = net(x_t, t, batch["band"], batch["pan"], batch["desc"])
-        loss = (pred - x0).abs().mean()
+        loss = x0_loss(net, batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), cfg["grad_clip"])

@@ -12,6 +12,21 @@ import sys
 import time
 
 
+def auto_threads(requested: int) -> int:
+    """``requested`` if > 0, else the cores left free by the current load (1 minute average), at
+    least 1: torch's intra-op threads collapse when the cores are oversubscribed."""
+    import os
+
+    if requested > 0:
+        return requested
+    cores = os.cpu_count() or 1
+    try:
+        busy = int(os.getloadavg()[0] + 0.5)
+    except OSError:
+        busy = 0
+    return max(1, min(cores, cores - busy))
+
+
 def cmd_degradation(args: argparse.Namespace) -> int:
     from ..errors import PansharpenError
     from ..progress import make_progress
@@ -26,7 +41,7 @@ def cmd_degradation(args: argparse.Namespace) -> int:
     for note in data.notes:
         print(f"note: {note}", file=sys.stderr)
     t0 = time.monotonic()
-    config = PadmConfig(budget_seconds=float(args.budget_seconds), seed=args.seed, threads=args.threads)
+    config = PadmConfig(budget_seconds=float(args.budget_seconds), seed=args.seed, threads=auto_threads(args.threads))
     profile = learn_degradation(data.pan, data.ms_lr, data.ratio, data.sensor, config,
                                 progress=make_progress(args.progress, "PADM"))
     from .. import __version__
@@ -51,7 +66,89 @@ def add_degradation_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output JSON profile")
     p.add_argument("--budget-seconds", type=float, default=120.0, help="time budget (default 120 s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the network initialisation and crop sampling")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch CPU threads (default 0: the cores the current load leaves free, at least 1)")
     p.add_argument("--progress", choices=["bar", "json", "none"], default="bar",
                    help="progress output: a text bar on stderr (default), JSON lines on stdout, or none")
     p.set_defaults(func=cmd_degradation)
+
+
+def read_central_window(pan_path: str, ms_path: str, sensor: str | None, max_pan: int):
+    """(PAN, aligned MS, ratio, Sensor, notes) of the central window of at most max_pan PAN pixels
+    per side (a windowed read: big scenes are never loaded whole)."""
+    import numpy as np
+
+    from ..errors import PansharpenError
+    from ..raster import open_pair, resolve_sensor
+
+    pair = open_pair(pan_path, ms_path)
+    try:
+        sensor_obj, notes = resolve_sensor(pair, sensor)
+        r = pair.ratio
+        h = min(pair.height, max_pan) // r * r
+        w = min(pair.width, max_pan) // r * r
+        top, left = (pair.height - h) // 2 // r * r, (pair.width - w) // 2 // r * r
+        if h < r or w < r:
+            raise PansharpenError(f"The PAN/MS overlap of {pan_path} is empty: give a matching pair.")
+        pan, ms, pan_valid, ms_valid = pair.read(top, left, h, w)
+        if not (pan_valid.all() and ms_valid.all()):
+            raise PansharpenError(f"The central {w}x{h} PAN px of {pan_path} hold no-data pixels: cut the scene to "
+                                  "valid pixels (gdal_translate -srcwin) before fine-tuning.")
+        if (h, w) != (pair.height, pair.width):
+            notes = list(notes) + [f"learning on the central {w}x{h} PAN px of the {pair.width}x{pair.height} scene"]
+        return np.asarray(pan, np.float64), np.asarray(ms, np.float64), r, sensor_obj, list(pair.notes) + notes
+    finally:
+        pair.close()
+
+
+def _progress(kind: str, label: str):
+    """make_progress, with JSON lines bound to the current sys.stdout (which callers may redirect)."""
+    from ..progress import JsonLines, make_progress
+
+    return JsonLines(sys.stdout) if kind == "json" else make_progress(kind, label)
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from ..errors import PansharpenError
+    from .finetune import FinetuneConfig, check_model_folder, finetune_scene
+
+    if args.budget_minutes <= 0:
+        raise PansharpenError(f"--budget-minutes must be positive, got {args.budget_minutes}.")
+    out = check_model_folder(args.out)
+    cfg = FinetuneConfig(budget_minutes=float(args.budget_minutes), seed=args.seed, threads=auto_threads(args.threads),
+                         fixed_mtf=args.fixed_mtf)
+    pan, ms, ratio, sensor, notes = read_central_window(args.pan, args.ms, args.sensor, cfg.max_pan)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    res = finetune_scene(pan, ms, ratio, sensor, out, cfg, progress=_progress(args.progress, "finetune"),
+                         source={"pan": str(args.pan), "ms": str(args.ms)})
+    card = res.card
+    info = {"output": str(res.out_dir), "model": str(res.out_dir / "model.onnx"), "sensor": sensor.name,
+            "fixed_mtf": cfg.fixed_mtf, "steps": card["finetune"]["steps"], "seconds": card["seconds"]["total"],
+            "losses_before": card["finetune"]["losses_before"], "losses_after": card["finetune"]["losses_after"],
+            "shifts": card["operator"]["shifts_lr_px"], "spectral_weights": card["operator"]["spectral_weights"]}
+    if args.progress == "json":
+        print(json.dumps({"result": info}), flush=True)
+    else:
+        print(f"wrote {res.out_dir} ({info['steps']} fine-tuning steps, {info['seconds']:.0f} s); use it with: "
+              f"fuse --method hfreqdiff --model {res.out_dir} --sensor {sensor.name}")
+    return 0
+
+
+def add_finetune_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("finetune", help="PADM fine-tuning: learn the scene's degradation and adapt HFreqDiff to "
+                                        "it; writes a scene model folder for fuse --model")
+    p.add_argument("--pan", required=True, help="panchromatic raster (one band)")
+    p.add_argument("--ms", required=True, help="multispectral raster (3-8 bands)")
+    p.add_argument("--out", required=True, help="the scene model folder to create (must not exist or be empty)")
+    p.add_argument("--sensor", help="sensor for the initial MTF guess and band descriptors (default: guessed)")
+    p.add_argument("--budget-minutes", type=float, default=8.0,
+                   help="wall-time budget of the whole run (default 8; a 1024x1024 PAN scene fits in it on 2 cores)")
+    p.add_argument("--fixed-mtf", action="store_true",
+                   help="ablation: fine-tune with the sensor's MTF guess instead of the learned operator")
+    p.add_argument("--seed", type=int, default=0, help="seed of PADM, the patch sampling and the noise")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch CPU threads (default 0: the cores the current load leaves free, at least 1)")
+    p.add_argument("--progress", choices=["bar", "json", "none"], default="bar",
+                   help="progress output: a text bar on stderr (default), JSON lines on stdout, or none")
+    p.set_defaults(func=cmd_finetune)

@@ -269,7 +269,8 @@ class _Mutual:
                for b in range(ms.shape[0])]
         return self.torch.tensor(np.stack(out), dtype=self.torch.float32)[None]
 
-    def train_align(self) -> dict:
+    def train_align(self, deadline: float = float("inf")) -> dict:
+        """Step (a); stops early at ``deadline`` (time.monotonic()), after at least one update."""
         torch, r, c = self.torch, self.ratio, self.cfg.crop
         with torch.no_grad():  # reduced-scale pairs of this round, made with D on the whole scene
             target = self._aligned_ms()
@@ -279,7 +280,11 @@ class _Mutual:
         self.net.train()
         stats = np.zeros(3)
         cf = min(max(c // r, 2 * self.margin + 12), *self.ms.shape[-2:])  # full-scale crop, LR pixels
+        done = 0
         for _ in range(self.cfg.align_steps):
+            if done and time.monotonic() > deadline:
+                break
+            done += 1
             red = self._crops(c, self.cfg.batch)
             tgt = torch.cat([target[..., y:y + c, x:x + c] for y, x in red])
             inp = torch.cat([ms_red[..., y // r:(y + c) // r, x // r:(x + c) // r] for y, x in red])
@@ -299,8 +304,9 @@ class _Mutual:
             loss.backward()
             self.opt_net.step()
             stats += [loss_red.item(), cons.item(), spec.item()]
-        stats /= max(1, self.cfg.align_steps)
-        return {"align_reduced_loss": stats[0], "align_consistency_loss": stats[1], "align_spectral_loss": stats[2]}
+        stats /= max(1, done)
+        return {"align_steps": done, "align_reduced_loss": stats[0], "align_consistency_loss": stats[1],
+                "align_spectral_loss": stats[2]}
 
     # ---------------------------------------------------------------- step (b)
     def _patches(self, img, rows, cols):
@@ -407,12 +413,16 @@ class _Mutual:
         entry, prev = self._entry({"round": 0, **self.coarse_stage()}, prev, t0)
         self.progress(min(0.99, (time.monotonic() - t0) / cfg.budget_seconds), "PADM coarse stage: kernel, "
                       f"shifts and spectral response (kernel change {entry['kernel_change']:.3f})")
+        if time.monotonic() - t0 > cfg.budget_seconds:
+            self.log[-1]["stop"] = "time budget"
+            self.progress(1.0, "PADM done: coarse stage only (time budget)")
+            return self.D.to_profile(self.sensor.name, self.log)
         for rnd in range(1, cfg.max_rounds + 1):
             if self.is_cancelled():
                 raise Cancelled()
             t_round = time.monotonic()
             entry = {"round": rnd}
-            entry.update(self.train_align())
+            entry.update(self.train_align(deadline=t0 + cfg.budget_seconds))
             self.progress(min(0.99, max((rnd - 0.5) / cfg.max_rounds, (time.monotonic() - t0) / cfg.budget_seconds)),
                           f"PADM round {rnd}: alignment network trained")
             if self.is_cancelled():

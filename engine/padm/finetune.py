@@ -1,0 +1,442 @@
+"""PADM scene fine-tuning: adapt HFreqDiff to one scene with the degradation learned on it.
+
+1. The operator: PADM (:func:`.mutual.learn_degradation`) on a central crop of the scene, or, for
+   the ablation (``fixed_mtf``), the sensor's MTF guess (:func:`.mutual.initial_profile`: MTF
+   Gaussians, zero shifts, least-squares spectral weights).
+2. Reduced-scale pairs made with it: target = the LRMS moved onto the PAN's geometry by the
+   operator's shifts, inputs = the operator applied to the target (kernels, shifts, decimation) and
+   the PAN degraded by the PAN kernel. The network learns to undo *this scene's* degradation,
+   misregistration included; so the patches are not flipped or rotated (a flip would reverse the
+   shifts) and the scene model is run without the flip ensemble (metadata ``default_ensemble``).
+3. Fine-tuning from the shipped ``models/hfreqdiff.pt``: the training objective of
+   :mod:`engine.hfreqdiff.train` (x0 L1 at a random time) on those pairs, plus a full-resolution
+   consistency loss on the scene itself: the one-step sample (t = 1, the default sampler) of
+   the fused image Â must satisfy D(Â) ≈ LRMS and Σ w_b Â_b + c ≈ PAN with the same operator.
+4. The scene model folder, written atomically (a hidden temporary folder renamed at the end; a
+   cancel or an error leaves nothing): ``model.pt``, ``model.onnx`` (engine.hfreqdiff.export),
+   ``profile.json`` (the operator), ``card.json`` and ``card.md`` (operator, losses, times).
+
+Everything runs within ``budget_minutes`` of wall time (PADM takes a fixed fraction of it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from ..errors import Cancelled, PansharpenError
+from ..sensors import Sensor
+from .profile import DegradationProfile
+
+ProgressFn = Callable[[float, str], None]
+CARD_FORMAT = "padm-scene-model-1"
+MIN_BUDGET_MINUTES = 0.25
+MIN_FINETUNE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    budget_minutes: float = 8.0  # everything: operator, fine-tuning, export
+    padm_fraction: float = 0.25  # share of the budget for learning the operator
+    reserve_seconds: float = 20.0  # kept for the final checks, export and writing
+    max_pan: int = 1024  # learn on a central crop of at most this many PAN pixels per side
+    patch: int = 64  # reduced-scale patches (PAN px of the reduced pair)
+    batch: int = 4
+    fr_patch: int = 96  # full-resolution crops (PAN px)
+    fr_batch: int = 2
+    fr_weight: float = 1.0  # weight of the full-resolution consistency (normalised MSE)
+    spectral_weight: float = 0.5  # of the PAN term inside it
+    lr: float = 2e-4
+    lr_min: float = 1e-5
+    warmup_steps: int = 20
+    grad_clip: float = 1.0
+    max_steps: int = 100_000
+    seed: int = 0
+    threads: int = 2
+    fixed_mtf: bool = False  # ablation: the sensor's MTF guess instead of the learned operator
+    align: str = "pan"  # "pan": the output is moved onto the PAN's geometry by the learned shifts;
+    #                     "ms": the shifts are learned and reported but not applied (the MS's geometry)
+
+
+@dataclass
+class FinetuneResult:
+    out_dir: Path
+    card: dict
+
+
+# --- data ------------------------------------------------------------------------------------
+
+def central_crop(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, max_pan: int) -> tuple[np.ndarray, np.ndarray]:
+    """The central window of at most max_pan PAN pixels, MS side a multiple of the ratio (so that
+    the reduced pair aligns)."""
+    h = min(ms_lr.shape[0], max_pan // ratio) // ratio * ratio
+    w = min(ms_lr.shape[1], max_pan // ratio) // ratio * ratio
+    y0, x0 = (ms_lr.shape[0] - h) // 2, (ms_lr.shape[1] - w) // 2
+    return pan[ratio * y0:ratio * (y0 + h), ratio * x0:ratio * (x0 + w)], ms_lr[y0:y0 + h, x0:x0 + w]
+
+
+def aligned_ms(ms_lr: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """The LRMS on the PAN's geometry: band b, sampled at i + s_b, moved back onto i (cubic splines)."""
+    from scipy import ndimage
+
+    return np.stack([ndimage.shift(ms_lr[:, :, b], (shifts[b, 1], shifts[b, 0]), order=3, mode="nearest")
+                     for b in range(ms_lr.shape[2])], axis=2)
+
+
+def reduced_pair(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor, profile: DegradationProfile):
+    """A reduced-scale training pair made with the operator (engine.hfreqdiff.data.TrainingPair)."""
+    from ..hfreqdiff.data import make_pair
+
+    target = aligned_ms(ms_lr, profile.shifts)
+    ms_red = profile.degrade_ms(target)
+    pan_red = profile.degrade_pan(pan)
+    return make_pair("scene/reduced", pan_red, ms_red, target, ratio, sensor)
+
+
+class FullScale:
+    """The scene at full resolution with its conditioning, and the consistency loss of the network's
+    one-step sample under the operator."""
+
+    def __init__(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor, profile: DegradationProfile,
+                 patch: int, seed: int):
+        import torch
+
+        from ..hfreqdiff.conditioning import X0_SCALE, fit_stats
+        from ..hfreqdiff.data import condition_padded
+        from .degrade_net import PDegradeNet
+
+        self.torch, self.ratio = torch, ratio
+        stats = fit_stats(pan, ms_lr, ratio, sensor)  # as HFreqDiffMethod.fit does on the scene
+        cond = condition_padded(pan, ms_lr, ratio, stats)
+        self.band = torch.from_numpy(np.ascontiguousarray(cond["band"]))
+        self.pan_c = torch.from_numpy(np.ascontiguousarray(cond["pan"]))
+        self.desc = torch.from_numpy(np.ascontiguousarray(cond["desc"]))
+        self.ms_up = torch.tensor(np.moveaxis(cond["ms_up"], 2, 0)[None], dtype=torch.float32)
+        self.scale = torch.tensor(stats.ms_scale / X0_SCALE, dtype=torch.float32).reshape(1, -1, 1, 1)
+        self.ms = torch.tensor(np.moveaxis(ms_lr, 2, 0)[None], dtype=torch.float32)
+        self.pan = torch.tensor(pan, dtype=torch.float32)[None, None]
+        self.ms_std = self.ms.std(dim=(2, 3), keepdim=True) + 1e-6
+        self.pan_std = float(self.pan.std()) + 1e-6
+        self.D = PDegradeNet.from_profile(profile, pan_scale=self.pan_std)
+        for p in self.D.parameters():
+            p.requires_grad_(False)
+        self.margin = -(-(self.D.pad + (self.D.k - ratio) // 2) // ratio)
+        step = int(ratio * 4 // np.gcd(ratio, 4))  # crop corners on the network's grid and the MS grid
+        self.patch = max(step, patch // step * step, step * (2 * self.margin + 4))
+        h, w = pan.shape
+        if min(h, w) < self.patch:
+            raise PansharpenError(f"The scene ({w}x{h} PAN px) is smaller than one {self.patch}-pixel fine-tuning "
+                                  "crop: use a larger scene.")
+        self.step = step
+        self.rng = np.random.default_rng(seed)
+
+    def corners(self, n: int) -> list[tuple[int, int]]:
+        h, w = self.pan.shape[-2:]
+        ys = self.rng.integers(0, (h - self.patch) // self.step + 1, n) * self.step
+        xs = self.rng.integers(0, (w - self.patch) // self.step + 1, n) * self.step
+        return list(zip(ys.tolist(), xs.tolist()))
+
+    def loss(self, net, corners: list[tuple[int, int]]) -> tuple["object", "object"]:
+        """(consistency, spectral) normalised MSEs of the t = 1 sample on the given crops."""
+        torch, p, r, m = self.torch, self.patch, self.ratio, self.margin
+        sl = [(slice(y, y + p), slice(x, x + p)) for y, x in corners]
+        band = torch.cat([self.band[..., a, b] for a, b in sl])
+        pan_c = torch.cat([self.pan_c[..., a, b] for a, b in sl])
+        ms_up = torch.cat([self.ms_up[..., a, b] for a, b in sl])
+        n, nb = band.shape[:2]
+        x_t = torch.randn(n, nb, p, p)
+        x0 = net(x_t, torch.ones(n), band, pan_c, self.desc.expand(n, -1))
+        fused = ms_up + x0 * self.scale
+        lr = torch.cat([self.ms[..., y // r:(y + p) // r, x // r:(x + p) // r] for y, x in corners])
+        d = ((self.D.degrade_ms(fused) - lr) / self.ms_std)[..., m:-m, m:-m]
+        pan = torch.cat([self.pan[..., a, b] for a, b in sl])
+        s = (self.D.spectral(fused) - pan) / self.pan_std
+        return (d ** 2).mean(), (s ** 2).mean()
+
+
+# --- the operator ----------------------------------------------------------------------------
+
+def scene_operator(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor, cfg: FinetuneConfig,
+                   progress: ProgressFn, is_cancelled: Callable[[], bool]) -> DegradationProfile:
+    from .mutual import PadmConfig, initial_profile, learn_degradation
+
+    guess = initial_profile(pan, ms_lr, ratio, sensor)
+    if cfg.fixed_mtf:
+        guess.log = [{"round": 0, "note": "fixed sensor MTF (ablation): no learning"}]
+        return guess
+    budget = cfg.padm_fraction * cfg.budget_minutes * 60.0
+    pcfg = PadmConfig(budget_seconds=budget, seed=cfg.seed, threads=cfg.threads)
+    return learn_degradation(pan, ms_lr, ratio, sensor, pcfg, init=guess, progress=progress,
+                             is_cancelled=is_cancelled)
+
+
+# --- fine-tuning -----------------------------------------------------------------------------
+
+def _eval_losses(net, pair_batch: dict, full: FullScale, corners, seed: int) -> dict:
+    """Losses on a fixed batch (same noise each time): before/after numbers for the card."""
+    import torch
+
+    from ..hfreqdiff.train import x0_loss
+
+    net.eval()
+    with torch.no_grad():
+        torch.manual_seed(seed)
+        red = float(x0_loss(net, pair_batch))
+        cons, spec = full.loss(net, corners)
+    net.train()
+    return {"reduced_x0_l1": red, "fr_consistency": float(cons), "fr_spectral": float(spec)}
+
+
+def finetune_network(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor, profile: DegradationProfile,
+                     cfg: FinetuneConfig, seconds: float, base_model: Path, progress: ProgressFn,
+                     is_cancelled: Callable[[], bool]) -> tuple[object, dict, dict]:
+    """(fine-tuned network, base model metadata, training record) within ``seconds``."""
+    import torch
+
+    from ..hfreqdiff.data import PatchSampler
+    from ..hfreqdiff.method import load_torch_model
+    from ..hfreqdiff.train import _lr, x0_loss
+
+    torch.manual_seed(cfg.seed)
+    pair = reduced_pair(pan, ms_lr, ratio, sensor, profile)
+    patch = int(min(cfg.patch, min(pair.x0.shape[1:]) // 4 * 4))
+    if patch < 16:
+        raise PansharpenError(f"The scene is too small to fine-tune on (reduced scale {pair.x0.shape[2]}x"
+                              f"{pair.x0.shape[1]} px): use a larger scene.")
+    sampler = PatchSampler([pair], patch, cfg.batch, seed=cfg.seed, subset_prob=0.0, augment=False)
+    full = FullScale(pan, ms_lr, ratio, sensor, profile, cfg.fr_patch, cfg.seed + 1)
+    net, base_meta = load_torch_model(base_model)
+    net.train()
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    lr_cfg = {"warmup_steps": cfg.warmup_steps, "lr": cfg.lr, "lr_min": cfg.lr_min}
+    fixed = {k: torch.from_numpy(v) for k, v in PatchSampler([pair], patch, 8, seed=12345, subset_prob=0.0,
+                                                            augment=False).sample().items()}
+    fixed_corners = FullScale.corners(full, 4)
+    before = _eval_losses(net, fixed, full, fixed_corners, cfg.seed)
+    history, acc = [], np.zeros(3)
+    t0, step, n_acc = time.monotonic(), 0, 0
+    last_report = t0
+    while step < cfg.max_steps:
+        elapsed = time.monotonic() - t0
+        if elapsed >= seconds:
+            break
+        if is_cancelled():
+            raise Cancelled()
+        for g in opt.param_groups:
+            g["lr"] = _lr(lr_cfg, step, elapsed / seconds)
+        batch = {k: torch.from_numpy(v) for k, v in sampler.sample().items()}
+        red = x0_loss(net, batch)
+        cons, spec = full.loss(net, full.corners(cfg.fr_batch))
+        loss = red + cfg.fr_weight * (cons + cfg.spectral_weight * spec)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+        opt.step()
+        step += 1
+        acc += [red.item(), cons.item(), spec.item()]
+        n_acc += 1
+        now = time.monotonic()
+        if step % 25 == 0 or now - last_report > 2.0:
+            rec = dict(zip(("reduced_x0_l1", "fr_consistency", "fr_spectral"), (acc / n_acc).round(6).tolist()))
+            if step % 25 == 0:
+                history.append({"step": step, "seconds": round(now - t0, 1), **rec})
+                acc, n_acc = np.zeros(3), 0
+            progress(min(1.0, (now - t0) / seconds), f"fine-tuning step {step}: reduced-scale loss "
+                     f"{rec['reduced_x0_l1']:.4f}, full-res consistency {rec['fr_consistency']:.5f}")
+            last_report = now
+    after = _eval_losses(net, fixed, full, fixed_corners, cfg.seed)
+    record = {"steps": step, "seconds": round(time.monotonic() - t0, 1), "patch": patch,
+              "fr_patch": full.patch, "history": history, "losses_before": before, "losses_after": after}
+    return net.eval(), base_meta, record
+
+
+# --- the model folder ------------------------------------------------------------------------
+
+def check_model_folder(out: str | os.PathLike) -> Path:
+    """The folder must not exist yet (or be empty) and its parent must be writable."""
+    out = Path(out).expanduser().absolute()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise PansharpenError(f"{out} already exists and is not an empty folder: choose a new --out folder.")
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PansharpenError(f"Cannot create {parent} ({exc.strerror}): choose another --out folder.") from exc
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PansharpenError(f"Folder {parent} is not writable: choose another --out folder.")
+    return out
+
+
+def write_model_folder(out: Path, net, meta: dict[str, str], profile: DegradationProfile,
+                       make_card: Callable[[float], dict]) -> dict:
+    """Write everything into a hidden sibling folder, then rename it to ``out``; nothing is left on
+    failure or interruption. ``make_card(export_seconds)`` gives the card, written last."""
+    from ..hfreqdiff.export import export_onnx, save_torch
+    from .profile import write_profile
+
+    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.part")
+    t0 = time.monotonic()
+    try:
+        tmp.mkdir()
+        save_torch(net, tmp / "model.pt", meta)
+        export_onnx(net, tmp / "model.onnx", meta)
+        write_profile(tmp / "profile.json", profile)
+        card = make_card(time.monotonic() - t0)
+        (tmp / "card.json").write_text(json.dumps(card, indent=1))
+        (tmp / "card.md").write_text(card_markdown(card))
+        if out.exists():
+            out.rmdir()  # empty (checked before)
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise PansharpenError(f"Cannot write the model folder {out} ({exc.strerror}): choose another --out.") from exc
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return card
+
+
+def operator_summary(profile: DegradationProfile) -> dict:
+    """Kernel widths (PAN px, along the principal axes) and orientation, shifts, spectral response."""
+    def moments(k: np.ndarray) -> dict:
+        t = np.arange(k.shape[0]) - (k.shape[0] - 1) / 2
+        x, y = np.meshgrid(t, t)
+        mx, my = (k * x).sum(), (k * y).sum()
+        cxy = (k * (x - mx) * (y - my)).sum()
+        c = np.array([[(k * (x - mx) ** 2).sum(), cxy], [cxy, (k * (y - my) ** 2).sum()]])
+        ev, vec = np.linalg.eigh(c)
+        return {"sigma_major": round(float(np.sqrt(ev[1])), 3), "sigma_minor": round(float(np.sqrt(max(ev[0], 0))), 3),
+                "angle_deg": round(float(np.degrees(np.arctan2(vec[1, 1], vec[0, 1])) % 180), 1)}
+
+    return {"kernels": [moments(k) for k in profile.kernels], "pan_kernel": moments(profile.pan_kernel),
+            "shifts_lr_px": np.round(profile.shifts, 4).tolist(),
+            "spectral_weights": np.round(profile.spectral_weights, 5).tolist(),
+            "spectral_bias": round(float(profile.spectral_bias), 4)}
+
+
+def card_markdown(card: dict) -> str:
+    op, tr, t = card["operator"], card["finetune"], card["seconds"]
+    sensor = card["source"]["sensor"]
+    geometry = ("the PAN (learned shifts applied)" if card["config"]["align"] == "pan"
+                else "the MS (learned shifts not applied)")
+    rows = "\n".join(f"| {i + 1} | {k['sigma_major']:.2f} | {k['sigma_minor']:.2f} | {k['angle_deg']:.0f} | "
+                     f"{s[0]:+.3f} | {s[1]:+.3f} | {w:.4f} |"
+                     for i, (k, s, w) in enumerate(zip(op["kernels"], op["shifts_lr_px"], op["spectral_weights"])))
+    b, a = tr["losses_before"], tr["losses_after"]
+    pk = op["pan_kernel"]
+    return f"""# Scene model ({'fixed sensor MTF, ablation' if card['fixed_mtf'] else 'HFreqDiff + PADM fine-tuning'})
+
+Scene: PAN `{card['source'].get('pan', '-')}`, MS `{card['source'].get('ms', '-')}`; sensor {card['source']['sensor']},
+ratio {card['source']['ratio']}, learned on {card['source']['crop']} (PAN px, central crop).
+Base model: `{card['base_model']}`. Created {card['created']} with padm_pansharpening {card['version']}
+on {card['machine']}.
+
+Use: `python -m padm_pansharpening fuse --method hfreqdiff --model <this folder> --sensor {sensor} ...`
+(the same sensor: the band descriptors come from it). The model runs without the flip ensemble: it
+was fine-tuned on unflipped patches of this scene. Output geometry: {geometry}.
+
+## Degradation operator ({'sensor MTF guess' if card['fixed_mtf'] else 'learned by PADM'})
+
+Kernel widths in PAN pixels along the principal axes, shifts in MS pixels (x right, y down),
+PAN ≈ Σ w_b·MS_b {op['spectral_bias']:+.3f}. PAN kernel: {pk['sigma_major']:.2f} x {pk['sigma_minor']:.2f},
+{pk['angle_deg']:.0f}°. Full kernels in `profile.json` (with the PADM per-round log).
+
+| band | sigma major | sigma minor | angle ° | dx | dy | w |
+|---|---|---|---|---|---|---|
+{rows}
+
+## Fine-tuning
+
+{tr['steps']} steps in {tr['seconds']:.0f} s (reduced-scale patches {tr['patch']} px, full-resolution crops
+{tr['fr_patch']} px). Losses on a fixed batch, before -> after:
+
+| loss | before | after |
+|---|---|---|
+| reduced-scale x0 L1 | {b['reduced_x0_l1']:.4f} | {a['reduced_x0_l1']:.4f} |
+| full-res consistency D(fused) vs MS (normalised MSE) | {b['fr_consistency']:.5f} | {a['fr_consistency']:.5f} |
+| full-res spectral Σw·fused+c vs PAN (normalised MSE) | {b['fr_spectral']:.5f} | {a['fr_spectral']:.5f} |
+
+Time: operator {t['operator']:.0f} s, fine-tuning {t['finetune']:.0f} s, export {t['export']:.0f} s,
+total {t['total']:.0f} s (budget {card['config']['budget_minutes']} min, {card['config']['threads']} threads).
+"""
+
+
+def finetune_scene(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor, out: str | os.PathLike,
+                   cfg: FinetuneConfig = FinetuneConfig(), progress: Optional[ProgressFn] = None,
+                   is_cancelled: Optional[Callable[[], bool]] = None, base_model: Optional[Path] = None,
+                   source: Optional[dict] = None) -> FinetuneResult:
+    """Learn the operator, fine-tune, write the scene model folder ``out``; see the module docstring."""
+    import torch
+
+    from .. import __version__
+    from ..hfreqdiff.export import model_metadata
+    from ..hfreqdiff.method import MODELS_DIR
+
+    t_start = time.monotonic()
+    report = progress or (lambda f, t: None)
+    cancelled = is_cancelled or (lambda: False)
+    if cfg.budget_minutes < MIN_BUDGET_MINUTES:
+        raise PansharpenError(f"The budget must be at least {MIN_BUDGET_MINUTES} min, got {cfg.budget_minutes}: "
+                              "give a larger --budget-minutes.")
+    out = check_model_folder(out)
+    base_model = Path(base_model) if base_model else MODELS_DIR / "hfreqdiff.pt"
+    if not base_model.is_file():
+        raise PansharpenError(f"The base model {base_model} is missing: reinstall the plugin/package.")
+    pan, ms_lr = central_crop(np.asarray(pan, np.float64), np.asarray(ms_lr, np.float64), ratio, cfg.max_pan)
+    if not 3 <= ms_lr.shape[2] <= 8:
+        raise PansharpenError(f"HFreqDiff serves 3 to 8 MS bands, the MS has {ms_lr.shape[2]}: select 3-8 bands.")
+    budget = cfg.budget_minutes * 60.0
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, cfg.threads))
+    try:
+        def sub(lo: float, hi: float) -> ProgressFn:
+            return lambda f, text: report(lo + (hi - lo) * min(max(f, 0.0), 1.0), text)
+
+        frac_op = 0.0 if cfg.fixed_mtf else cfg.padm_fraction
+        profile = scene_operator(pan, ms_lr, ratio, sensor, cfg, sub(0.0, frac_op), cancelled)
+        t_op = time.monotonic() - t_start
+        # at least a few seconds of fine-tuning even when the operator overran a tiny budget
+        remaining = max(budget - (time.monotonic() - t_start) - cfg.reserve_seconds, MIN_FINETUNE_SECONDS)
+        if cfg.align not in ("pan", "ms"):
+            raise PansharpenError(f"Unknown alignment '{cfg.align}': use pan or ms.")
+        used = profile if cfg.align == "pan" else replace(profile, shifts=np.zeros_like(profile.shifts))
+        net, base_meta, record = finetune_network(pan, ms_lr, ratio, sensor, used, cfg, remaining, base_model,
+                                                  sub(frac_op, 0.95), cancelled)
+        if cancelled():
+            raise Cancelled()
+        t_ft = time.monotonic() - t_start - t_op
+        card = {
+            "format": CARD_FORMAT, "created": time.strftime("%Y-%m-%d %H:%M:%S"), "version": __version__,
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
+            "source": {**(source or {}), "sensor": sensor.name, "ratio": ratio,
+                       "crop": f"{pan.shape[1]}x{pan.shape[0]}"},
+            "fixed_mtf": cfg.fixed_mtf, "base_model": str(base_model), "config": asdict(cfg),
+            "operator": operator_summary(profile), "padm_log": profile.log, "finetune": record,
+        }
+        training = {"finetuned_from": base_model.name, "scene": card["source"], "steps": record["steps"],
+                    "fixed_mtf": cfg.fixed_mtf, "losses_after": record["losses_after"],
+                    "base_training": json.loads(base_meta.get("training", "{}") or "{}")}
+        meta = model_metadata({**{k: v for k, v in base_meta.items() if k not in ("training",)},
+                               "default_ensemble": "none", "default_steps": base_meta.get("default_steps", "1"),
+                               "training": training, "scene_operator": operator_summary(profile)})
+        report(0.96, "writing the scene model")
+
+        def make_card(export_s: float) -> dict:
+            card["seconds"] = {"operator": round(t_op, 1), "finetune": round(t_ft, 1), "export": round(export_s, 1),
+                               "total": round(time.monotonic() - t_start, 1)}
+            return card
+
+        card = write_model_folder(out, net, meta, replace(profile, sensor=sensor.name), make_card)
+        report(1.0, f"scene model written to {out}")
+        return FinetuneResult(out, card)
+    finally:
+        torch.set_num_threads(old_threads)
+
