@@ -115,10 +115,18 @@ class IntensityModel:
         return (r ** 2).sum() / n + self.offset_ridge * (st.offsets ** 2).mean()
 
     def spectral(self, st: IntensityState) -> tuple[np.ndarray, float]:
-        """(weights >= 0, bias in DN) in the profile's convention PAN ≈ sum w HRMS + c."""
-        w = st.weights.detach().double().numpy()
+        """(weights >= 0, bias in DN) in the profile's convention PAN ≈ sum w HRMS + c: the same
+        least squares under w >= 0 (bias free), so that a clipped weight does not leave the bias
+        (the mean) off. Tiny floor: the profile keeps every band."""
+        from scipy.optimize import nnls
+
+        with torch.no_grad():
+            a, y = self._terms(st, None)
+        a = a.double().numpy()
+        theta, _ = nnls(np.concatenate([a, -a[:, -1:]], axis=1), y.double().numpy())
+        w = theta[:-2]
         w = np.maximum(w, 1e-4 * max(w.max(), 1e-6))
-        return w, float(st.bias.detach()) * self.scale
+        return w, float(theta[-2] - theta[-1]) * self.scale
 
 
 def initial_state(D, model: IntensityModel, weights: np.ndarray, shifts: np.ndarray) -> IntensityState:
