@@ -283,7 +283,7 @@ def test_samples_write_an_uncertainty_geotiff_beside_the_output(tmp_path, onnx_p
 
     scene, _ = datasets.demo_scene(128, seed=5)
     pan, ms = datasets.write_geotiffs(scene, tmp_path)
-    opts = {"model": str(onnx_path), "steps": 2, "device": "cpu"}
+    opts = {"model": str(onnx_path), "steps": 2, "device": "cpu", "ensemble": "none"}
     one = fuse_files(pan, ms, tmp_path / "one.tif", "hfreqdiff", tile=64, method_options={**opts, "samples": 1})
     assert one.uncertainty_path is None and not (tmp_path / "one_uncertainty.tif").exists()
     assert one.provider.startswith("onnxruntime:")
