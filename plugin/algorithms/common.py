@@ -29,6 +29,21 @@ MS_HELP = ("Multispectral raster in the same CRS as the PAN, with a pixel size a
 HELP_URL = "https://github.com/padm-pansharpening/padm_pansharpening"
 
 
+class PadmAlgorithm(QgsProcessingAlgorithm):
+    """Base of the PADM algorithms: the toolbox group, and the input paths kept for the output styling."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pan_path = ""
+        self._ms_path = ""
+
+    def group(self) -> str:
+        return "Pansharpening"
+
+    def groupId(self) -> str:  # noqa: N802 - QGIS API
+        return "pansharpening"
+
+
 def add_param(alg: QgsProcessingAlgorithm, param: QgsProcessingParameterDefinition, help_text: str,
               advanced: bool = False) -> None:
     param.setHelp(help_text)

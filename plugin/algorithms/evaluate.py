@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 from qgis.core import (
-    QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
@@ -18,10 +17,18 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from .common import HELP_URL, add_pan_ms, add_param, add_sensor, raster_file, sensor_value
+from .common import (
+    HELP_URL,
+    PadmAlgorithm,
+    add_pan_ms,
+    add_param,
+    add_sensor,
+    raster_file,
+    sensor_value,
+)
 
 
-class EvaluatePansharpening(QgsProcessingAlgorithm):
+class EvaluatePansharpening(PadmAlgorithm):
     def __init__(self) -> None:
         super().__init__()
         self._paths: dict[str, Optional[str]] = {}

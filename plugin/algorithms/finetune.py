@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 from qgis.core import (
-    QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
@@ -18,26 +17,25 @@ from qgis.core import (
 )
 
 from .. import child
-from .common import HELP_URL, add_pan_ms, add_param, add_sensor, progress_to, raster_file, require, sensor_value
+from .common import (
+    HELP_URL,
+    PadmAlgorithm,
+    add_pan_ms,
+    add_param,
+    add_sensor,
+    progress_to,
+    raster_file,
+    require,
+    sensor_value,
+)
 
 
-class PadmFinetune(QgsProcessingAlgorithm):
-    def __init__(self) -> None:
-        super().__init__()
-        self._pan_path = ""
-        self._ms_path = ""
-
+class PadmFinetune(PadmAlgorithm):
     def name(self) -> str:
         return "finetune"
 
     def displayName(self) -> str:  # noqa: N802 - QGIS API
         return "PADM fine-tune (scene model)"
-
-    def group(self) -> str:
-        return "Pansharpening"
-
-    def groupId(self) -> str:  # noqa: N802 - QGIS API
-        return "pansharpening"
 
     def tags(self) -> list[str]:
         return ["pansharpening", "padm", "fine-tune", "degradation", "hfreqdiff", "deep learning", "training"]

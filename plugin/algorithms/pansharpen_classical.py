@@ -19,7 +19,17 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
 )
 
-from .common import HELP_URL, add_pan_ms, add_param, add_sensor, progress_to, raster_file, sensor_value, style_on_load
+from .common import (
+    HELP_URL,
+    PadmAlgorithm,
+    add_pan_ms,
+    add_param,
+    add_sensor,
+    progress_to,
+    raster_file,
+    sensor_value,
+    style_on_load,
+)
 
 # Engine method names, also the values the enums take (static strings: METHOD=gsa, SENSOR=WV3, as in the CLI).
 METHODS: dict[str, str] = {
@@ -44,7 +54,7 @@ def add_tile_float(alg: QgsProcessingAlgorithm) -> None:
               advanced=True)
 
 
-class PansharpenClassical(QgsProcessingAlgorithm):
+class PansharpenClassical(PadmAlgorithm):
     PAN = "PAN"
     MS = "MS"
     METHOD = "METHOD"
@@ -53,22 +63,11 @@ class PansharpenClassical(QgsProcessingAlgorithm):
     FLOAT = "FLOAT"
     OUTPUT = "OUTPUT"
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._pan_path = ""
-        self._ms_path = ""
-
     def name(self) -> str:
         return "pansharpen_classical"
 
     def displayName(self) -> str:  # noqa: N802 - QGIS API
         return "Pansharpen (classical)"
-
-    def group(self) -> str:
-        return "Pansharpening"
-
-    def groupId(self) -> str:  # noqa: N802 - QGIS API
-        return "pansharpening"
 
     def tags(self) -> list[str]:
         return ["pansharpening", "fusion", "panchromatic", "multispectral", "brovey", "gsa", "mtf-glp", "bdsd"]

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 from qgis.core import (
-    QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
@@ -20,29 +19,29 @@ from qgis.core import (
     QgsProcessingUtils,
 )
 
-from .common import HELP_URL, add_pan_ms, add_param, add_sensor, progress_to, raster_file, require, sensor_value, style_on_load
+from .common import (
+    HELP_URL,
+    PadmAlgorithm,
+    add_pan_ms,
+    add_param,
+    add_sensor,
+    progress_to,
+    raster_file,
+    require,
+    sensor_value,
+    style_on_load,
+)
 from .pansharpen_classical import add_tile_float
 
 DEVICES = ("auto", "cpu", "cuda")
 
 
-class PansharpenHFreqDiff(QgsProcessingAlgorithm):
-    def __init__(self) -> None:
-        super().__init__()
-        self._pan_path = ""
-        self._ms_path = ""
-
+class PansharpenHFreqDiff(PadmAlgorithm):
     def name(self) -> str:
         return "pansharpen"
 
     def displayName(self) -> str:  # noqa: N802 - QGIS API
         return "Pansharpen (HFreqDiff)"
-
-    def group(self) -> str:
-        return "Pansharpening"
-
-    def groupId(self) -> str:  # noqa: N802 - QGIS API
-        return "pansharpening"
 
     def tags(self) -> list[str]:
         return ["pansharpening", "fusion", "diffusion", "deep learning", "hfreqdiff", "padm", "uncertainty"]
