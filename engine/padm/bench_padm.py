@@ -159,6 +159,36 @@ def _fmt(v: float) -> str:
     return f"{v:.4f}" if abs(v) < 10 else f"{v:.2f}"
 
 
+def summary_lines(report: dict) -> list[str]:
+    """HFreqDiff+PADM minus each other method, per scene (positive = PADM better for HQNR and Q2n)."""
+    rows, wins = [], {}
+    others = ((FIXED, "fixed MTF"), (SHIPPED, "shipped"), (None, "best classical"))
+    for name, sc in report["scenes"].items():
+        fr, rr, best = sc.get("FR", {}), sc.get("RR", {}), sc.get("best_classical")
+        if PADM not in fr:
+            continue
+        cells = []
+        for part, key in (("FR", "HQNR"), ("RR", "Q2n")):
+            table = fr if part == "FR" else rr
+            for other, label in others:
+                other = other or best
+                if PADM in table and other in table:
+                    d = table[PADM][key] - table[other][key]
+                    cells.append(f"{d:+.4f}")
+                    wins.setdefault((key, label), []).append(d > 0)
+                else:
+                    cells.append("-")
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    if not rows:
+        return []
+    head = [f"{k} vs {label}" for k in ("HQNR", "Q2n") for _, label in others]
+    out = ["## HFreqDiff+PADM minus the others (positive: PADM better)", "",
+           "| scene | " + " | ".join(head) + " |", "|---|" + "---|" * len(head), *rows, ""]
+    out.append("PADM better on: " + "; ".join(f"{k} vs {label} {sum(v)}/{len(v)} scenes"
+                                                for (k, label), v in wins.items()) + ".")
+    return out + [""]
+
+
 def markdown(report: dict) -> str:
     lines = ["# PADM bench: scene fine-tuning with the learned degradation", "",
              f"Machine: {report['machine']}. Budgets: full-resolution fine-tunes {report['config']['fr_minutes']} min, "
@@ -187,6 +217,7 @@ def markdown(report: dict) -> str:
                 label = f"classical ({m})" if m == best else m
                 lines.append(f"| {name}{star} | {label} | " + " | ".join(_fmt(rows[m][k]) for k in keys) + " |")
         lines.append("")
+    lines += summary_lines(report)
     lines += ["## Per-scene notes", ""]
     for name, sc in report["scenes"].items():
         for note in sc.get("notes", []):

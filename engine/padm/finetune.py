@@ -220,7 +220,7 @@ def finetune_network(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sen
     lr_cfg = {"warmup_steps": cfg.warmup_steps, "lr": cfg.lr, "lr_min": cfg.lr_min}
     fixed = {k: torch.from_numpy(v) for k, v in PatchSampler([pair], patch, 8, seed=12345, subset_prob=0.0,
                                                             augment=False).sample().items()}
-    fixed_corners = FullScale.corners(full, 4)
+    fixed_corners = full.corners(4)
     before = _eval_losses(net, fixed, full, fixed_corners, cfg.seed)
     history, acc = [], np.zeros(3)
     t0, step, n_acc = time.monotonic(), 0, 0
