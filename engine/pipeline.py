@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import os
 import time
-from contextlib import contextmanager
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from . import __version__
 from .errors import Cancelled, PansharpenError
 from .methods import FusionMethod, get_method
 from .raster import OutputWriter, check_output_path, open_pair, output_nodata, provenance_metadata, resolve_sensor
-from .tiling import TileGrid, fit_on_sample, fuse_tiles
+from .tiling import DEFAULT_TILE, TileGrid, fit_on_sample, fuse_tiles
 
 
 @dataclass
@@ -83,7 +83,7 @@ def fuse_files(
     out_path: str | os.PathLike,
     method: str | FusionMethod,
     sensor: str | None = None,
-    tile: int = 512,
+    tile: int = DEFAULT_TILE,
     float_output: bool = False,
     progress: Callable[[float, str], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
@@ -151,26 +151,16 @@ def fuse_files(
         pair.close()
 
 
-@contextmanager
 def _optional_spread_writer(path: Optional[Path], pair, descriptions: list[str],
-                            metadata: dict[str, str]) -> Iterator[Optional[OutputWriter]]:
-    """The float32 uncertainty writer when ``path`` is given (else None); removed on any error."""
+                            metadata: dict[str, str]):
+    """The float32 uncertainty writer when ``path`` is given (an OutputWriter: removed unless
+    committed), else a context that yields None."""
     if path is None:
-        yield None
-        return
-    nodata = -1.0  # a spread is never negative
+        return nullcontext()
     names = [f"{d or f'band {i + 1}'} spread (std of samples)" for i, d in enumerate(descriptions)]
     md = {**metadata, "PADM_LAYER": "uncertainty: per-pixel standard deviation of the samples, in DN"}
-    spread_writer = OutputWriter(path, pair.width, pair.height, pair.bands, np.dtype(np.float32),
-                                 pair.geotransform, pair.pan.wkt, nodata, names, md)
-    try:
-        yield spread_writer
-    except BaseException:
-        spread_writer.abort()
-        raise
-    finally:
-        if spread_writer.ds is not None:
-            spread_writer.abort()
+    return OutputWriter(path, pair.width, pair.height, pair.bands, np.dtype(np.float32), pair.geotransform,
+                        pair.pan.wkt, -1.0, names, md)  # nodata -1: a spread is never negative
 
 
 def _band_descriptions(ms_descriptions: list[str], sensor_names: tuple[str, ...]) -> list[str]:

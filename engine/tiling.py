@@ -31,6 +31,7 @@ from .errors import Cancelled
 from .methods import FusionMethod
 from .sensors import Sensor, get_sensor
 
+DEFAULT_TILE = 512  # PAN pixels per tile side
 FIT_SAMPLE = 2048  # method.fit sees the whole region up to this size, else a central crop of it
 
 
@@ -100,7 +101,7 @@ class TileGrid:
     col_bounds: tuple[int, ...]
 
     @classmethod
-    def plan(cls, height: int, width: int, ratio: int, tile: int = 512, halo: int = 0,
+    def plan(cls, height: int, width: int, ratio: int, tile: int = DEFAULT_TILE, halo: int = 0,
              overlap: Optional[int] = None) -> "TileGrid":
         """Grid for a region; overlap defaults to tile/16 (at least one MS pixel) and is capped so
         that ramps of neighbouring boundaries never meet."""
@@ -253,7 +254,7 @@ def fuse_tiles(source: TileSource, method: FusionMethod, grid: TileGrid, write: 
 
 
 def fuse_array(pan: np.ndarray, ms_lr: np.ndarray, method: FusionMethod, ratio: int,
-               sensor: Optional[Sensor] = None, tile: int = 512, overlap: Optional[int] = None,
+               sensor: Optional[Sensor] = None, tile: int = DEFAULT_TILE, overlap: Optional[int] = None,
                fit: bool = True) -> np.ndarray:
     """Tiled fusion of aligned in-memory arrays (the same code path as files): (H, W, B) float64."""
     source = ArraySource(pan, ms_lr, ratio)

@@ -104,12 +104,9 @@ class PadmDock(QgsDockWidget):
         self.band_order.setPlaceholderText("file order (e.g. 3,2,1,4 to reorder or pick bands)")
         self.band_order.setToolTip("MS bands to use, in the order the sensor preset expects (1-based). "
                                    "Empty: all bands as stored.")
-        self.sensor_combo = QComboBox()
-        self.sensor_combo.addItem("Auto-detect", "auto")
         from ..engine.sensors import SENSORS
 
-        for sensor in SENSORS.values():
-            self.sensor_combo.addItem(sensor.name, sensor.name)
+        self.sensor_combo = _combo([("Auto-detect", "auto")] + [(s.name, s.name) for s in SENSORS.values()])
         self.sensor_label = QLabel()
         self.sensor_label.setWordWrap(True)
         form.addRow("PAN", self.pan_combo)
@@ -121,9 +118,7 @@ class PadmDock(QgsDockWidget):
 
         method_box = QGroupBox("Method")
         form = QFormLayout(method_box)
-        self.method_combo = QComboBox()
-        for label, key in METHODS:
-            self.method_combo.addItem(label, key)
+        self.method_combo = _combo(METHODS)
         self.model_combo = QComboBox()
         self.model_combo.setToolTip("The bundled HFreqDiff model, or a fine-tuned one (found in the models folder "
                                     "of the QGIS profile, or added here).")
@@ -146,9 +141,7 @@ class PadmDock(QgsDockWidget):
         self.budget = _spin(1, 600, 10, "Time budget of the PADM fine-tuning on this scene.", suffix=" min budget")
         self.tile = _spin(64, 8192, 512, "Tile side in PAN pixels processed at a time (memory); the result does "
                                           "not depend on it.", step=64)
-        self.device_combo = QComboBox()
-        for label, key in DEVICES:
-            self.device_combo.addItem(label, key)
+        self.device_combo = _combo(DEVICES)
         self.device_label = QLabel("ran on: –")
         form.addRow("Method", self.method_combo)
         form.addRow("Model", model_row)
@@ -161,12 +154,9 @@ class PadmDock(QgsDockWidget):
 
         output = QGroupBox("Output")
         form = QFormLayout(output)
-        self.extent_combo = QComboBox()
-        self.extent_combo.addItem("Whole layer", "layer")
-        self.extent_combo.addItem("Map canvas extent", "canvas")
-        self.display_combo = QComboBox()
-        self.display_combo.addItem("Natural colour (RGB)", styling.NATURAL)
-        self.display_combo.addItem("False colour (NIR, red, green)", styling.FALSE_COLOUR)
+        self.extent_combo = _combo([("Whole layer", "layer"), ("Map canvas extent", "canvas")])
+        self.display_combo = _combo([("Natural colour (RGB)", styling.NATURAL),
+                                     ("False colour (NIR, red, green)", styling.FALSE_COLOUR)])
         self.output = QgsFileWidget()
         self.output.setStorageMode(QgsFileWidget.SaveFile)
         self.output.setFilter("GeoTIFF (*.tif *.tiff)")
@@ -545,6 +535,14 @@ def _row(first: QWidget, label: str, second: QWidget) -> QHBoxLayout:
     row.addWidget(QLabel(label))
     row.addWidget(second, 1)
     return row
+
+
+def _combo(items) -> QComboBox:
+    """A combo box of (label, data) items."""
+    combo = QComboBox()
+    for label, key in items:
+        combo.addItem(label, key)
+    return combo
 
 
 def _spin(lo: int, hi: int, value: int, tip: str, special: str = "", suffix: str = "", step: int = 1) -> QSpinBox:

@@ -15,8 +15,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..tiling import DEFAULT_TILE
 from .conditioning import BAND_COND_CHANNELS, PAN_COND_CHANNELS, X0_SCALE
-from .method import DEFAULT_STEPS, DEFAULT_TILE, INPUT_NAMES, load_torch_model, tile_halo
+from .method import DEFAULT_STEPS, INPUT_NAMES, load_torch_model, tile_halo
 
 OPSET = 17
 FORMAT = "hfreqdiff-v1"

@@ -43,9 +43,6 @@ def _round_up(n: int, m: int) -> int:
     return -(-n // m) * m
 
 
-DEFAULT_TILE = 512  # PAN pixels per tile side (engine.pipeline's default)
-
-
 def tile_halo(ratio: int) -> int:
     """Halo (PAN px per side) that makes tiled sampling equal to whole-scene sampling."""
     return _round_up(condition_radius(ratio) + NET_RADIUS, ratio)
@@ -255,23 +252,28 @@ class HFreqDiffMethod:
         _check_shapes(pan, ms_lr, ratio)
         self.stats = fit_stats(pan, ms_lr, ratio, sensor)
 
-    def fuse_tile_with_spread(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int,
-                              origin: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """(mean over the K samples, per-pixel standard deviation), both (H, W, B) in DN."""
+    def _draws(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, origin: tuple[int, int]) -> list[np.ndarray]:
+        """The K samples of a tile, (H, W, B) each in DN."""
         if self.stats is None:
             raise RuntimeError("HFreqDiffMethod.fit must be called before fuse_tile")
         _check_shapes(pan, ms_lr, ratio)
         if ms_lr.shape[2] != len(self.stats.ms_scale):
             raise PansharpenError(f"The tile has {ms_lr.shape[2]} bands but the method was fitted on "
                                   f"{len(self.stats.ms_scale)}: fit it on the same MS.")
-        draws = [sample_tile(self._denoise, pan, ms_lr, ratio, self.stats, self.steps, self.seed + k, origin)
-                 for k in range(self.samples)]
-        stack = np.stack(draws)
+        return [sample_tile(self._denoise, pan, ms_lr, ratio, self.stats, self.steps, self.seed + k, origin)
+                for k in range(self.samples)]
+
+    def fuse_tile_with_spread(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int,
+                              origin: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """(mean over the K samples, per-pixel standard deviation), both (H, W, B) in DN."""
+        stack = np.stack(self._draws(pan, ms_lr, ratio, origin))
         return stack.mean(0), stack.std(0)
 
     def fuse_tile(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, origin: tuple[int, int]) -> np.ndarray:
-        mean, spread = self.fuse_tile_with_spread(pan, ms_lr, ratio, origin)
-        self.last_spread = spread if self.samples > 1 else None
+        if self.samples == 1:  # no spread to compute
+            self.last_spread = None
+            return self._draws(pan, ms_lr, ratio, origin)[0]
+        mean, self.last_spread = self.fuse_tile_with_spread(pan, ms_lr, ratio, origin)
         return mean
 
     def describe(self) -> dict:

@@ -30,7 +30,8 @@ HELP_URL = "https://github.com/padm-pansharpening/padm_pansharpening"
 
 
 class PadmAlgorithm(QgsProcessingAlgorithm):
-    """Base of the PADM algorithms: the toolbox group, and the input paths kept for the output styling."""
+    """Base of the PADM algorithms: toolbox group, help link, new instances, and the PAN/MS file
+    paths (read in prepareAlgorithm, on the main thread, and kept for processing and styling)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -42,6 +43,16 @@ class PadmAlgorithm(QgsProcessingAlgorithm):
 
     def groupId(self) -> str:  # noqa: N802 - QGIS API
         return "pansharpening"
+
+    def helpUrl(self) -> str:  # noqa: N802 - QGIS API
+        return HELP_URL
+
+    def createInstance(self) -> "PadmAlgorithm":  # noqa: N802 - QGIS API
+        return type(self)()
+
+    def read_pan_ms(self, parameters: dict, context: QgsProcessingContext) -> None:
+        self._pan_path = raster_file(self.parameterAsRasterLayer(parameters, "PAN", context), "PAN")
+        self._ms_path = raster_file(self.parameterAsRasterLayer(parameters, "MS", context), "MS")
 
 
 def add_param(alg: QgsProcessingAlgorithm, param: QgsProcessingParameterDefinition, help_text: str,

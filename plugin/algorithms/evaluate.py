@@ -18,7 +18,6 @@ from qgis.core import (
 )
 
 from .common import (
-    HELP_URL,
     PadmAlgorithm,
     add_pan_ms,
     add_param,
@@ -58,12 +57,6 @@ class EvaluatePansharpening(PadmAlgorithm):
             "The report is written as JSON (.json) or a Markdown table (.md, .txt) and printed in the log; "
             "each metric is also an output of the algorithm, for the modeller."
         )
-
-    def helpUrl(self) -> str:  # noqa: N802 - QGIS API
-        return HELP_URL
-
-    def createInstance(self) -> "EvaluatePansharpening":  # noqa: N802 - QGIS API
-        return EvaluatePansharpening()
 
     def initAlgorithm(self, config: Optional[dict] = None) -> None:  # noqa: N802 - QGIS API
         from ...engine.evaluation import FR_KEYS, RR_KEYS

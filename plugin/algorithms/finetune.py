@@ -18,13 +18,11 @@ from qgis.core import (
 
 from .. import child
 from .common import (
-    HELP_URL,
     PadmAlgorithm,
     add_pan_ms,
     add_param,
     add_sensor,
     progress_to,
-    raster_file,
     require,
     sensor_value,
 )
@@ -50,12 +48,6 @@ class PadmFinetune(PadmAlgorithm):
             "budget bounds the run; a GPU makes it faster but is not required."
         )
 
-    def helpUrl(self) -> str:  # noqa: N802 - QGIS API
-        return HELP_URL
-
-    def createInstance(self) -> "PadmFinetune":  # noqa: N802 - QGIS API
-        return PadmFinetune()
-
     def initAlgorithm(self, config: Optional[dict] = None) -> None:  # noqa: N802 - QGIS API
         add_pan_ms(self)
         add_sensor(self)
@@ -74,8 +66,7 @@ class PadmFinetune(PadmAlgorithm):
 
     def prepareAlgorithm(self, parameters: dict, context: QgsProcessingContext,  # noqa: N802 - QGIS API
                          feedback: QgsProcessingFeedback) -> bool:
-        self._pan_path = raster_file(self.parameterAsRasterLayer(parameters, "PAN", context), "PAN")
-        self._ms_path = raster_file(self.parameterAsRasterLayer(parameters, "MS", context), "MS")
+        self.read_pan_ms(parameters, context)
         require("finetune")
         if not child.finetune_supported():
             raise QgsProcessingException("This version of the engine has no 'finetune' command: update the plugin.")

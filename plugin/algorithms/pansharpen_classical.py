@@ -20,13 +20,11 @@ from qgis.core import (
 )
 
 from .common import (
-    HELP_URL,
     PadmAlgorithm,
     add_pan_ms,
     add_param,
     add_sensor,
     progress_to,
-    raster_file,
     sensor_value,
     style_on_load,
 )
@@ -86,12 +84,6 @@ class PansharpenClassical(PadmAlgorithm):
             "'Float32 output' is checked."
         )
 
-    def helpUrl(self) -> str:  # noqa: N802 - QGIS API
-        return HELP_URL
-
-    def createInstance(self) -> "PansharpenClassical":  # noqa: N802 - QGIS API
-        return PansharpenClassical()
-
     def initAlgorithm(self, config: Optional[dict] = None) -> None:  # noqa: N802 - QGIS API
         add_pan_ms(self)
         add_param(self, QgsProcessingParameterEnum(self.METHOD, "Method", options=list(METHODS),
@@ -104,8 +96,7 @@ class PansharpenClassical(PadmAlgorithm):
 
     def prepareAlgorithm(self, parameters: dict, context: QgsProcessingContext,  # noqa: N802 - QGIS API
                          feedback: QgsProcessingFeedback) -> bool:
-        self._pan_path = raster_file(self.parameterAsRasterLayer(parameters, self.PAN, context), "PAN")
-        self._ms_path = raster_file(self.parameterAsRasterLayer(parameters, self.MS, context), "MS")
+        self.read_pan_ms(parameters, context)
         return True
 
     def processAlgorithm(self, parameters: dict, context: QgsProcessingContext,  # noqa: N802 - QGIS API

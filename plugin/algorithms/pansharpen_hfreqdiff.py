@@ -20,13 +20,11 @@ from qgis.core import (
 )
 
 from .common import (
-    HELP_URL,
     PadmAlgorithm,
     add_pan_ms,
     add_param,
     add_sensor,
     progress_to,
-    raster_file,
     require,
     sensor_value,
     style_on_load,
@@ -57,12 +55,6 @@ class PansharpenHFreqDiff(PadmAlgorithm):
             "Inputs as for the classical methods: same CRS, overlapping, MS pixel size an integer multiple "
             "of the PAN's. Needs the onnxruntime Python package (the plugin panel installs it)."
         )
-
-    def helpUrl(self) -> str:  # noqa: N802 - QGIS API
-        return HELP_URL
-
-    def createInstance(self) -> "PansharpenHFreqDiff":  # noqa: N802 - QGIS API
-        return PansharpenHFreqDiff()
 
     def initAlgorithm(self, config: Optional[dict] = None) -> None:  # noqa: N802 - QGIS API
         add_pan_ms(self)
@@ -96,8 +88,7 @@ class PansharpenHFreqDiff(PadmAlgorithm):
 
     def prepareAlgorithm(self, parameters: dict, context: QgsProcessingContext,  # noqa: N802 - QGIS API
                          feedback: QgsProcessingFeedback) -> bool:
-        self._pan_path = raster_file(self.parameterAsRasterLayer(parameters, "PAN", context), "PAN")
-        self._ms_path = raster_file(self.parameterAsRasterLayer(parameters, "MS", context), "MS")
+        self.read_pan_ms(parameters, context)
         model = self.parameterAsFile(parameters, "MODEL", context)
         torch_model = bool(model) and (Path(model).suffix == ".pt" or (
             Path(model).is_dir() and not list(Path(model).glob("*.onnx")) and list(Path(model).glob("*.pt"))))
