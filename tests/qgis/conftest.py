@@ -11,6 +11,7 @@ from typing import Optional
 import numpy as np
 import pytest
 from osgeo import gdal
+from scipy import ndimage
 from qgis.core import QgsApplication, QgsCoordinateReferenceSystem, QgsRasterLayer
 
 
@@ -35,12 +36,15 @@ def check_fused():
     MS pixel of each of its edges (the processed region is a whole number of MS pixels; only inside it
     when ``full_extent`` is False), MS band count. Radiometry: the fused image averaged back onto the MS grid (GDAL
     'average' warp) must reproduce the MS (per-band correlation and mean), as any pansharpening must.
+    A model that aligns the MS to the PAN (a PADM scene model) is compared with the MS moved to where
+    its pixels lie: ``ms_shifts`` [[dx, dy] per band, MS pixels, x right, y down], as profile.json gives them.
     """
     def bounds(ds) -> tuple[float, float, float, float]:
         x0, px, _, y0, _, py = ds.GetGeoTransform()
         return x0, y0 + py * ds.RasterYSize, x0 + px * ds.RasterXSize, y0
 
-    def check(out_path: str, pan_path: str, ms_path: str, min_corr: float = 0.9, full_extent: bool = True) -> None:
+    def check(out_path: str, pan_path: str, ms_path: str, min_corr: float = 0.9, full_extent: bool = True,
+              ms_shifts: Optional[list[list[float]]] = None) -> None:
         layer = QgsRasterLayer(str(out_path), "fused", "gdal")
         assert layer.isValid(), f"output is not a readable raster: {out_path}"
         pan, ms, out = (gdal.Open(str(p)) for p in (pan_path, ms_path, out_path))
@@ -69,7 +73,12 @@ def check_fused():
         down = gdal.Warp("", out, format="MEM", resampleAlg="average", xRes=mpx, yRes=-mpy,
                          outputBounds=(mx0 + c0 * mpx, my0 + r1 * mpy, mx0 + c1 * mpx, my0 + r0 * mpy))
         fused_lr = down.ReadAsArray().astype(np.float64).reshape(ms.RasterCount, r1 - r0, c1 - c0)
-        ms_win = ms.ReadAsArray(c0, r0, c1 - c0, r1 - r0).astype(np.float64).reshape(fused_lr.shape)
+        if ms_shifts is None:
+            ms_win = ms.ReadAsArray(c0, r0, c1 - c0, r1 - r0).astype(np.float64).reshape(fused_lr.shape)
+        else:  # MS pixel (i, j) lies at (j + dx, i + dy): its value on the PAN-aligned grid comes from (j - dx, i - dy)
+            whole = ms.ReadAsArray().astype(np.float64).reshape(ms.RasterCount, ms.RasterYSize, ms.RasterXSize)
+            ms_win = np.stack([ndimage.shift(band, (dy, dx), order=3, mode="nearest")
+                               for band, (dx, dy) in zip(whole, ms_shifts)])[:, r0:r1, c0:c1]
         n = ms.RasterCount
         corr = np.corrcoef(fused_lr.reshape(n, -1), ms_win.reshape(n, -1))[:n, n:]  # fused band a vs MS band b
         for b in range(n):
