@@ -4,3 +4,4 @@ Never imports QGIS or Qt. Heavy dependencies (torch, onnxruntime) are imported i
 """
 
 __version__ = "0.1.0"
+DEFAULT_TILE = 512  # PAN pixels per tile side (engine, CLI and plugin default)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from . import __version__
+from . import DEFAULT_TILE, __version__
 from .errors import Cancelled, PansharpenError
 from .progress import make_progress
 
@@ -223,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", required=True, help="output GeoTIFF")
     f.add_argument("--method", default="gsa", help="hfreqdiff | " + " | ".join(CLASSICAL) + " (default gsa)")
     f.add_argument("--sensor", help="QB, IKONOS, GeoEye1, WV2, WV3, WV4, GF2, Pleiades, none (default: guessed)")
-    f.add_argument("--tile", type=int, default=512, help="tile size in PAN pixels (default 512)")
+    f.add_argument("--tile", type=int, default=DEFAULT_TILE, help=f"tile size in PAN pixels (default {DEFAULT_TILE})")
     f.add_argument("--float", action="store_true", help="write float32 instead of the MS data type")
     _add_hfreqdiff_options(f)
     _add_progress(f)
@@ -256,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--ms")
     d.add_argument("--sensor")
     d.add_argument("--method", help="default: hfreqdiff with the bundled model")
-    d.add_argument("--tile", type=int, default=512)
+    d.add_argument("--tile", type=int, default=DEFAULT_TILE, help=f"tile size in PAN pixels (default {DEFAULT_TILE})")
     d.add_argument("--out-dir", default="build/run")
     _add_hfreqdiff_options(d)
     _add_progress(d)

@@ -27,11 +27,11 @@ from typing import Callable, Optional, Protocol, Sequence
 
 import numpy as np
 
+from . import DEFAULT_TILE
 from .errors import Cancelled
 from .methods import FusionMethod
 from .sensors import Sensor, get_sensor
 
-DEFAULT_TILE = 512  # PAN pixels per tile side
 FIT_SAMPLE = 2048  # method.fit sees the whole region up to this size, else a central crop of it
 
 

@@ -46,6 +46,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
+from ..engine import DEFAULT_TILE
 from . import deps, estimate, models, styling
 from .inputs import detect_sensor, layer_file, parse_band_order
 from .tasks import PansharpenTask, PipInstallTask, RunRequest, log_message
@@ -139,7 +140,7 @@ class PadmDock(QgsDockWidget):
         self.samples = _spin(1, 64, 1, "Samples drawn and averaged; more than 1 also adds an uncertainty layer "
                                        "(per-pixel spread of the samples).")
         self.budget = _spin(1, 600, 10, "Time budget of the PADM fine-tuning on this scene.", suffix=" min budget")
-        self.tile = _spin(64, 8192, 512, "Tile side in PAN pixels processed at a time (memory); the result does "
+        self.tile = _spin(64, 8192, DEFAULT_TILE, "Tile side in PAN pixels processed at a time (memory); the result does "
                                           "not depend on it.", step=64)
         self.device_combo = _combo(DEVICES)
         self.device_label = QLabel("ran on: –")
@@ -201,7 +202,7 @@ class PadmDock(QgsDockWidget):
         self.setWidget(scroll)
         settings = QgsSettings()
         self.method_combo.setCurrentIndex(max(0, self.method_combo.findData(settings.value(SETTINGS + "method", "hfreqdiff"))))
-        self.tile.setValue(int(settings.value(SETTINGS + "tile", 512)))
+        self.tile.setValue(int(settings.value(SETTINGS + "tile", DEFAULT_TILE)))
 
     def _connect(self) -> None:
         self.method_combo.currentIndexChanged.connect(self._method_changed)

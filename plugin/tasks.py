@@ -21,6 +21,7 @@ from typing import Callable, Optional
 from qgis.core import QgsMessageLog, QgsTask, Qgis
 from qgis.PyQt.QtCore import pyqtSignal
 
+from ..engine import DEFAULT_TILE
 from . import child, deps
 from .inputs import Extent, prepare_inputs
 
@@ -38,7 +39,7 @@ class RunRequest:
     out: str
     method: str  # engine method name: hfreqdiff or a classical one
     sensor: Optional[str] = None  # None: guessed by the engine
-    tile: int = 512
+    tile: int = DEFAULT_TILE
     options: dict = field(default_factory=dict)  # HFreqDiff: model, steps, seed, samples, device
     band_order: Optional[list[int]] = None
     extent: Optional[Extent] = None  # in the PAN's CRS; None: whole layers

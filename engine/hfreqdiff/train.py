@@ -124,7 +124,8 @@ def train(cfg: dict, fresh: bool = False) -> dict:
     from .conditioning import X0_SCALE
     from .data import PatchSampler, load_training_pairs, residual_stats
     from .export import export_onnx, model_metadata, save_torch
-    from .method import HFreqDiffMethod, torch_denoiser_of
+    from .full_resolution import FullResolutionConfig, FullResolutionTerm
+    from .method import HFreqDiffMethod, load_torch_model, torch_denoiser_of
     from .network import build_network, count_parameters
 
     torch.set_num_threads(int(cfg.get("threads", 1)))
@@ -139,8 +140,20 @@ def train(cfg: dict, fresh: bool = False) -> dict:
     log(f"target spread: {residual_stats(pairs)}")
     sampler = PatchSampler(pairs, cfg["patch"], cfg["batch"], seed=cfg["seed"])
     val_data = [rr_inputs(n) for n in cfg["val_scenes"]]
+    fr_cfg = FullResolutionConfig.from_dict(cfg["full_resolution"]) if cfg.get("full_resolution") else None
+    full_res = FullResolutionTerm(fr_cfg, set(cfg["val_scenes"]), cfg["seed"]) if fr_cfg else None
+    if full_res:
+        log(f"full-resolution term on {', '.join(fr_cfg.scenes)}: {fr_cfg}")
 
-    net = build_network(cfg["net"])
+    net, init_meta = build_network(cfg["net"]), {}
+    if cfg.get("init_from"):  # stage 2: start from a trained model (its EMA weights)
+        init = _path(cfg["init_from"])
+        if not init.exists():
+            raise FileNotFoundError(f"init_from {init} does not exist: run the stage-1 config first")
+        net, init_meta = load_torch_model(init)
+        net.train()
+        if net.config != build_network(cfg["net"]).config:
+            raise ValueError(f"init_from {init} has the network {net.config}, the config says {cfg['net']}")
     ema = copy.deepcopy(net).eval()
     for p in ema.parameters():
         p.requires_grad_(False)
@@ -188,6 +201,11 @@ def train(cfg: dict, fresh: bool = False) -> dict:
         for g in opt.param_groups:
             g["lr"] = lr
         loss = x0_loss(net, batch)
+        parts = [loss.item()]
+        if full_res is not None:
+            fr = full_res.losses(net)
+            loss = loss + fr["total"]
+            parts += [fr[k].item() for k in ("consistency", "spectral", "spatial")]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), cfg["grad_clip"])
@@ -196,16 +214,20 @@ def train(cfg: dict, fresh: bool = False) -> dict:
         with torch.no_grad():
             for pe, pn in zip(ema.parameters(), net.parameters()):
                 pe.mul_(decay).add_(pn.detach(), alpha=1 - decay)
-        losses.append(loss.item())
+        losses.append(parts)
         state["step"] += 1
         now = time.time()
         state["elapsed"] += now - t_mark
         t_mark = now
         if state["step"] % cfg["log_every"] == 0:
-            rec = {"step": state["step"], "loss": float(np.mean(losses)), "lr": lr,
-                   "minutes": state["elapsed"] / 60}
+            mean = np.mean(losses, axis=0)
+            rec = {"step": state["step"], "loss": float(mean[0]), "lr": lr, "minutes": state["elapsed"] / 60}
+            if full_res is not None:
+                rec.update(zip(("fr_consistency", "fr_spectral", "fr_spatial"), map(float, mean[1:])))
             state["history"].append(rec)
-            log(f"step {rec['step']} loss {rec['loss']:.4f} lr {lr:.2e} {rec['minutes']:.1f} min")
+            log(f"step {rec['step']} loss {rec['loss']:.4f} lr {lr:.2e} {rec['minutes']:.1f} min"
+                + (f" | full-res consistency {mean[1]:.4f} spectral {mean[2]:.4f} D_s {mean[3]:.4f}"
+                   if full_res is not None else ""))
             losses = []
         if now - last_val > cfg["val_minutes"] * 60:
             table = validate(hfd(cfg["val_steps"]), val_data, cfg["val_pad_lr"])
@@ -235,8 +257,11 @@ def train(cfg: dict, fresh: bool = False) -> dict:
         "baselines": state["baselines"], "quality_vs_steps": steps_table, "seed1": seed_table,
         "val_history": state["val"], "loss_history": state["history"], "default_steps": cfg["default_steps"],
         "x0_scale": X0_SCALE, "val_pad_lr": cfg["val_pad_lr"],
+        "init_from": cfg.get("init_from"), "init_training": init_meta.get("training"),
+        "full_resolution": cfg.get("full_resolution"),
     }
     training_meta = {"steps_trained": state["step"], "train_minutes": round(state["elapsed"] / 60, 1),
+                     **({"stage1": json.loads(init_meta["training"])} if "training" in init_meta else {}),
                      "train_scenes": cfg["train_scenes"], "held_out": cfg["val_scenes"],
                      "val_mean": mean_metrics(steps_table[str(cfg["default_steps"])])}
     meta = model_metadata({"default_steps": str(cfg["default_steps"]), "training": training_meta})
@@ -259,6 +284,24 @@ def _table_md(rows: dict[str, dict[str, float]], keys: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def _stage1_lines(report: dict) -> str:
+    if not report.get("init_from"):
+        return ""
+    s1 = json.loads(report["init_training"]) if isinstance(report.get("init_training"), str) else {}
+    done = (f"{s1['steps_trained']} steps, {s1['train_minutes']} min, same data, Wald pairs only"
+            if s1 else "see its card")
+    return (f"- Stage 1: `{report['init_from']}` ({done}); this run (stage 2) starts from its EMA weights.\n")
+
+
+def _full_res_words(report: dict) -> str:
+    fr = report.get("full_resolution")
+    if not fr:
+        return ""
+    return (f" + full-resolution terms on {', '.join(fr['scenes'])} (engine.hfreqdiff.full_resolution: "
+            f"{fr.get('patch', 96)} px crops, consistency x{fr.get('consistency', 1.0)} + spectral "
+            f"x{fr.get('spectral', 0.5)} under the sensor MTF operator, differentiable D_s x{fr.get('spatial', 1.0)})")
+
+
 def model_card(report: dict, cfg: dict) -> str:
     """Markdown model card from the measured training report."""
     keys = ("Q2n", "SAM", "ERGAS", "SCC", "PSNR")
@@ -276,7 +319,7 @@ def model_card(report: dict, cfg: dict) -> str:
 
 Files: `models/hfreqdiff.onnx` (inference, ONNX opset 17, dynamic N/B/H/W, metadata in
 `metadata_props`), `models/hfreqdiff.pt` (EMA weights + network config, for fine-tuning).
-Generated by `python -m padm_pansharpening.engine.hfreqdiff.train --config models/hfreqdiff_train.json`
+Generated by `python -m padm_pansharpening.engine.hfreqdiff.train --config {cfg.get('config_path', 'models/hfreqdiff_train.json')}`
 (numbers below are measured by that run).
 
 ## Model
@@ -294,8 +337,8 @@ Generated by `python -m padm_pansharpening.engine.hfreqdiff.train --config model
   {report['demo_seeds']}, full-scale pairs with known truth). Random {report['patch']}x{report['patch']} patches, batch
   {report['batch']}, flips, rot90, random band subsets (3..B).
 - Held-out (never trained on): {', '.join(report['val_scenes'])}.
-- {report['steps_trained']} optimiser steps, {report['train_minutes']:.1f} min of training on {report['machine']},
-  {report['threads']} torch threads. L1 loss on x0, AdamW, cosine LR, EMA weights shipped.
+{_stage1_lines(report)}- {report['steps_trained']} optimiser steps, {report['train_minutes']:.1f} min of training on {report['machine']},
+  {report['threads']} torch threads. L1 loss on x0{_full_res_words(report)}, AdamW, cosine LR, EMA weights shipped.
 
 ## Validation (reduced resolution, toolbox metrics, crop 21; inputs reflection-padded by {report['val_pad_lr']} MS px)
 
@@ -330,6 +373,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         cfg["max_minutes"] = args.max_minutes
     if args.threads is not None:
         cfg["threads"] = args.threads
+    cfg.setdefault("config_path", str(Path(args.config).resolve().relative_to(ROOT))
+                   if Path(args.config).resolve().is_relative_to(ROOT) else args.config)
     log(f"config {args.config}: {json.dumps(cfg)}")
     train(cfg, fresh=args.fresh)
     return 0

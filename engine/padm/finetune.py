@@ -145,9 +145,10 @@ class FullScale:
         xs = self.rng.integers(0, (w - self.patch) // self.step + 1, n) * self.step
         return list(zip(ys.tolist(), xs.tolist()))
 
-    def loss(self, net, corners: list[tuple[int, int]]) -> tuple["object", "object"]:
-        """(consistency, spectral) normalised MSEs of the t = 1 sample on the given crops."""
-        torch, p, r, m = self.torch, self.patch, self.ratio, self.margin
+    def sample(self, net, corners: list[tuple[int, int]]) -> dict:
+        """The network's one-step (t = 1) sample on the given crops, in DN, with the matching crops of
+        the MS upsampled (``ms_up``), the LRMS (``lr``) and the PAN: tensors (N, C, H, W)."""
+        torch, p, r = self.torch, self.patch, self.ratio
         sl = [(slice(y, y + p), slice(x, x + p)) for y, x in corners]
         band = torch.cat([self.band[..., a, b] for a, b in sl])
         pan_c = torch.cat([self.pan_c[..., a, b] for a, b in sl])
@@ -155,11 +156,18 @@ class FullScale:
         n, nb = band.shape[:2]
         x_t = torch.randn(n, nb, p, p)
         x0 = net(x_t, torch.ones(n), band, pan_c, self.desc.expand(n, -1))
-        fused = ms_up + x0 * self.scale
-        lr = torch.cat([self.ms[..., y // r:(y + p) // r, x // r:(x + p) // r] for y, x in corners])
-        d = ((self.D.degrade_ms(fused) - lr) / self.ms_std)[..., m:-m, m:-m]
-        pan = torch.cat([self.pan[..., a, b] for a, b in sl])
-        s = (self.D.spectral(fused) - pan) / self.pan_std
+        return {"fused": ms_up + x0 * self.scale, "ms_up": ms_up,
+                "lr": torch.cat([self.ms[..., y // r:(y + p) // r, x // r:(x + p) // r] for y, x in corners]),
+                "pan": torch.cat([self.pan[..., a, b] for a, b in sl])}
+
+    def loss(self, net, corners: list[tuple[int, int]]) -> tuple["object", "object"]:
+        """(consistency, spectral) normalised MSEs of the t = 1 sample on the given crops."""
+        return self.losses_of(self.sample(net, corners))
+
+    def losses_of(self, crops: dict) -> tuple["object", "object"]:
+        m = self.margin
+        d = ((self.D.degrade_ms(crops["fused"]) - crops["lr"]) / self.ms_std)[..., m:-m, m:-m]
+        s = (self.D.spectral(crops["fused"]) - crops["pan"]) / self.pan_std
         return (d ** 2).mean(), (s ** 2).mean()
 
 

@@ -19,6 +19,7 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
 )
 
+from ...engine import DEFAULT_TILE
 from .common import (
     PadmAlgorithm,
     add_pan_ms,
@@ -38,7 +39,6 @@ METHODS: dict[str, str] = {
     "bdsd-pc": "BDSD-PC: band-dependent spatial detail, physically constrained",
 }
 DEFAULT_METHOD = "gsa"  # as the CLI
-DEFAULT_TILE = 512
 TILE_HELP = ("Side of the square tiles, in PAN pixels, processed one at a time; smaller tiles use less memory. "
              "The result does not depend on it.")
 FLOAT_HELP = "Write Float32 values instead of the MS data type (no clipping or rounding to the input's integer range)."
