@@ -250,7 +250,7 @@ def test_finetune_writes_a_scene_model_that_fuse_uses(padm_cli, ge1_crop, tmp_pa
     card = json.loads((out / "card.json").read_text())
     assert card["finetune"]["steps"] >= 1 and card["seconds"]["total"] <= 0.5 * 60 + 30
     assert card["padm_log"][0]["round"] == 0 and not card["fixed_mtf"]
-    assert set(card["finetune"]["losses_after"]) == {"reduced_x0_l1", "fr_consistency", "fr_spectral"}
+    assert set(card["finetune"]["losses_after"]) == {"reduced_x0_l1", "fr_consistency", "fr_spectral", "fr_spatial"}
     assert len(card["operator"]["kernels"]) == 4 and "sigma_major" in card["operator"]["pan_kernel"]
     p = prof.read_profile(out / "profile.json")
     assert p.sensor == "GeoEye1" and p.n_bands == 4

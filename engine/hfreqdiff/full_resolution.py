@@ -53,6 +53,13 @@ def block_uiqi(a, b, size: int = Q_BLOCK):
     return q.mean((2, 3))
 
 
+def spatial_distortion(crops: dict):
+    """Differentiable D_s of fused crops: mean over crops and bands of |Q(F_b, PAN) - Q(MS_up_b, PAN_LR_up)|
+    (``crops``: tensors fused, ms_up, pan, pan_low as engine.padm.finetune.FullScale.sample gives them)."""
+    target = block_uiqi(crops["ms_up"], crops["pan_low"]).detach()
+    return (block_uiqi(crops["fused"], crops["pan"]) - target).abs().mean()
+
+
 class FullResolutionTerm:
     """The stage-2 losses on full-resolution crops of real training scenes."""
 
@@ -60,7 +67,6 @@ class FullResolutionTerm:
         import torch
 
         from ..datasets import load_scene
-        from ..metrics import imresize_bicubic, upsample_ms
         from ..padm.finetune import FullScale
         from ..padm.mutual import initial_profile
 
@@ -77,21 +83,12 @@ class FullResolutionTerm:
             r = s.ratio
             h, w = (s.ms_lr.shape[0] // r) * r, (s.ms_lr.shape[1] // r) * r
             ms, pan = s.ms_lr[:h, :w], s.pan[:h * r, :w * r]
-            full = FullScale(pan, ms, r, s.sensor, initial_profile(pan, ms, r, s.sensor), cfg.patch, seed + 1 + i)
-            pan_low = upsample_ms(imresize_bicubic(pan, 1.0 / r), r)  # D_s's PAN_LR_up
-            full.pan_low = torch.tensor(pan_low, dtype=torch.float32)[None, None]
-            self.scenes.append(full)
+            self.scenes.append(FullScale(pan, ms, r, s.sensor, initial_profile(pan, ms, r, s.sensor), cfg.patch,
+                                         seed + 1 + i))
 
     def losses(self, net) -> dict:
         """{consistency, spectral, spatial, total} on one random batch of crops (tensors)."""
-        torch = self.torch
         full = self.scenes[int(self.rng.integers(len(self.scenes)))]
-        corners = full.corners(self.cfg.batch)
-        crops = full.sample(net, corners)
-        cons, spec = full.losses_of(crops)
-        p = full.patch
-        pan_low = torch.cat([full.pan_low[..., y:y + p, x:x + p] for y, x in corners])
-        target = block_uiqi(crops["ms_up"], pan_low)
-        spatial = (block_uiqi(crops["fused"], crops["pan"]) - target).abs().mean()
+        cons, spec, spatial = full.loss(net, full.corners(self.cfg.batch))
         total = self.cfg.consistency * cons + self.cfg.spectral * spec + self.cfg.spatial * spatial
         return {"consistency": cons, "spectral": spec, "spatial": spatial, "total": total}

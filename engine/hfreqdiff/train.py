@@ -197,7 +197,7 @@ def train(cfg: dict, fresh: bool = False) -> dict:
     t_mark = time.time()
     while state["elapsed"] < max_s and state["step"] < cfg["max_steps"]:
         batch = {k: torch.from_numpy(v) for k, v in sampler.sample().items()}
-        lr = _lr(cfg, state["step"], state["elapsed"] / max_s)
+        lr = _lr(cfg, state["step"], max(state["elapsed"] / max_s, state["step"] / cfg["max_steps"]))
         for g in opt.param_groups:
             g["lr"] = lr
         loss = x0_loss(net, batch)

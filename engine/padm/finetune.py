@@ -55,6 +55,7 @@ class FinetuneConfig:
     fr_batch: int = 2
     fr_weight: float = 1.0  # weight of the full-resolution consistency (normalised MSE)
     spectral_weight: float = 0.5  # of the PAN term inside it
+    spatial_weight: float = 1.0  # of the differentiable D_s inside it (0: consistency and spectral only)
     lr: float = 2e-4
     lr_min: float = 1e-5
     warmup_steps: int = 20
@@ -112,6 +113,7 @@ class FullScale:
 
         from ..hfreqdiff.conditioning import X0_SCALE, fit_stats
         from ..hfreqdiff.data import condition_padded
+        from ..metrics import imresize_bicubic, upsample_ms
         from .degrade_net import PDegradeNet
 
         self.torch, self.ratio = torch, ratio
@@ -125,6 +127,8 @@ class FullScale:
         self.ms = torch.tensor(np.moveaxis(ms_lr, 2, 0)[None], dtype=torch.float32)
         self.pan = torch.tensor(pan, dtype=torch.float32)[None, None]
         self.ms_std = self.ms.std(dim=(2, 3), keepdim=True) + 1e-6
+        pan_low = upsample_ms(imresize_bicubic(pan, 1.0 / ratio), ratio)  # D_s's PAN_LR_up (engine.metrics.d_s)
+        self.pan_low = torch.tensor(pan_low, dtype=torch.float32)[None, None]
         self.pan_std = float(self.pan.std()) + 1e-6
         self.D = PDegradeNet.from_profile(profile, pan_scale=self.pan_std)
         for p in self.D.parameters():
@@ -158,17 +162,21 @@ class FullScale:
         x0 = net(x_t, torch.ones(n), band, pan_c, self.desc.expand(n, -1))
         return {"fused": ms_up + x0 * self.scale, "ms_up": ms_up,
                 "lr": torch.cat([self.ms[..., y // r:(y + p) // r, x // r:(x + p) // r] for y, x in corners]),
-                "pan": torch.cat([self.pan[..., a, b] for a, b in sl])}
+                "pan": torch.cat([self.pan[..., a, b] for a, b in sl]),
+                "pan_low": torch.cat([self.pan_low[..., a, b] for a, b in sl])}
 
-    def loss(self, net, corners: list[tuple[int, int]]) -> tuple["object", "object"]:
-        """(consistency, spectral) normalised MSEs of the t = 1 sample on the given crops."""
+    def loss(self, net, corners: list[tuple[int, int]]) -> tuple["object", "object", "object"]:
+        """(consistency, spectral, spatial) of the t = 1 sample on the given crops: normalised MSEs
+        and the differentiable D_s."""
         return self.losses_of(self.sample(net, corners))
 
-    def losses_of(self, crops: dict) -> tuple["object", "object"]:
+    def losses_of(self, crops: dict) -> tuple["object", "object", "object"]:
+        from ..hfreqdiff.full_resolution import spatial_distortion
+
         m = self.margin
         d = ((self.D.degrade_ms(crops["fused"]) - crops["lr"]) / self.ms_std)[..., m:-m, m:-m]
         s = (self.D.spectral(crops["fused"]) - crops["pan"]) / self.pan_std
-        return (d ** 2).mean(), (s ** 2).mean()
+        return (d ** 2).mean(), (s ** 2).mean(), spatial_distortion(crops)
 
 
 # --- the operator ----------------------------------------------------------------------------
@@ -199,9 +207,10 @@ def _eval_losses(net, pair_batch: dict, full: FullScale, corners, seed: int) -> 
     with torch.no_grad():
         torch.manual_seed(seed)
         red = float(x0_loss(net, pair_batch))
-        cons, spec = full.loss(net, corners)
+        cons, spec, spatial = full.loss(net, corners)
     net.train()
-    return {"reduced_x0_l1": red, "fr_consistency": float(cons), "fr_spectral": float(spec)}
+    return {"reduced_x0_l1": red, "fr_consistency": float(cons), "fr_spectral": float(spec),
+            "fr_spatial": float(spatial)}
 
 
 def finetune_network(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor, profile: DegradationProfile,
@@ -230,7 +239,7 @@ def finetune_network(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sen
                                                             augment=False).sample().items()}
     fixed_corners = full.corners(4)
     before = _eval_losses(net, fixed, full, fixed_corners, cfg.seed)
-    history, acc = [], np.zeros(3)
+    history, acc = [], np.zeros(4)
     t0, step, n_acc = time.monotonic(), 0, 0
     last_report = t0
     while step < cfg.max_steps:
@@ -243,21 +252,22 @@ def finetune_network(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sen
             g["lr"] = _lr(lr_cfg, step, elapsed / seconds)
         batch = {k: torch.from_numpy(v) for k, v in sampler.sample().items()}
         red = x0_loss(net, batch)
-        cons, spec = full.loss(net, full.corners(cfg.fr_batch))
-        loss = red + cfg.fr_weight * (cons + cfg.spectral_weight * spec)
+        cons, spec, spatial = full.loss(net, full.corners(cfg.fr_batch))
+        loss = red + cfg.fr_weight * (cons + cfg.spectral_weight * spec + cfg.spatial_weight * spatial)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
         opt.step()
         step += 1
-        acc += [red.item(), cons.item(), spec.item()]
+        acc += [red.item(), cons.item(), spec.item(), spatial.item()]
         n_acc += 1
         now = time.monotonic()
         if step % 25 == 0 or now - last_report > 2.0:
-            rec = dict(zip(("reduced_x0_l1", "fr_consistency", "fr_spectral"), (acc / n_acc).round(6).tolist()))
+            rec = dict(zip(("reduced_x0_l1", "fr_consistency", "fr_spectral", "fr_spatial"),
+                           (acc / n_acc).round(6).tolist()))
             if step % 25 == 0:
                 history.append({"step": step, "seconds": round(now - t0, 1), **rec})
-                acc, n_acc = np.zeros(3), 0
+                acc, n_acc = np.zeros(4), 0
             progress(min(1.0, (now - t0) / seconds), f"fine-tuning step {step}: reduced-scale loss "
                      f"{rec['reduced_x0_l1']:.4f}, full-res consistency {rec['fr_consistency']:.5f}")
             last_report = now
@@ -371,6 +381,7 @@ PAN ≈ Σ w_b·MS_b {op['spectral_bias']:+.3f}. PAN kernel: {pk['sigma_major']:
 | reduced-scale x0 L1 | {b['reduced_x0_l1']:.4f} | {a['reduced_x0_l1']:.4f} |
 | full-res consistency D(fused) vs MS (normalised MSE) | {b['fr_consistency']:.5f} | {a['fr_consistency']:.5f} |
 | full-res spectral Σw·fused+c vs PAN (normalised MSE) | {b['fr_spectral']:.5f} | {a['fr_spectral']:.5f} |
+| full-res spatial (differentiable D_s) | {b.get('fr_spatial', float('nan')):.4f} | {a.get('fr_spatial', float('nan')):.4f} |
 
 Time: operator {t['operator']:.0f} s, fine-tuning {t['finetune']:.0f} s, export {t['export']:.0f} s,
 total {t['total']:.0f} s (budget {card['config']['budget_minutes']} min, {card['config']['threads']} threads).
