@@ -20,7 +20,7 @@ from .progress import make_progress
 CLASSICAL = ["exp", "brovey", "gsa", "mtf-glp-hpm", "bdsd-pc"]
 
 
-def _add_progress(p: argparse.ArgumentParser) -> None:
+def add_progress_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--progress", choices=["bar", "json", "none"], default="bar",
                    help="progress output: a text bar on stderr (default), JSON lines on stdout, or none")
 
@@ -226,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--tile", type=int, default=DEFAULT_TILE, help=f"tile size in PAN pixels (default {DEFAULT_TILE})")
     f.add_argument("--float", action="store_true", help="write float32 instead of the MS data type")
     _add_hfreqdiff_options(f)
-    _add_progress(f)
+    add_progress_option(f)
     f.set_defaults(func=cmd_fuse)
 
     e = sub.add_parser("evaluate", help="quality metrics of any fused raster")
@@ -245,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--methods", default=",".join(CLASSICAL), help="comma-separated methods")
     s.add_argument("--sensor")
     s.add_argument("--json")
-    _add_progress(s)
+    add_progress_option(s)
     s.set_defaults(func=cmd_evaluate_scene)
 
     i = sub.add_parser("info", help="versions, devices and models")
@@ -259,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--tile", type=int, default=DEFAULT_TILE, help=f"tile size in PAN pixels (default {DEFAULT_TILE})")
     d.add_argument("--out-dir", default="build/run")
     _add_hfreqdiff_options(d)
-    _add_progress(d)
+    add_progress_option(d)
     d.set_defaults(func=cmd_demo)
 
     sub.add_parser("train", help="train HFreqDiff: train --config models/hfreqdiff_train.json (see train --help)")

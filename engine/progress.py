@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Callable, TextIO
+from typing import Callable, Optional, TextIO
 
 ProgressFn = Callable[[float, str], None]
 
@@ -20,11 +20,12 @@ def silent(fraction: float, text: str) -> None:  # noqa: ARG001 - the protocol's
 class TextBar:
     """A single-line progress bar with an ETA, redrawn in place on a terminal, throttled otherwise."""
 
-    def __init__(self, label: str = "", stream: TextIO = sys.stderr, width: int = 30):
-        self.label, self.stream, self.width = label, stream, width
+    def __init__(self, label: str = "", stream: Optional[TextIO] = None, width: int = 30):
+        self.label, self.width = label, width
+        self.stream = stream if stream is not None else sys.stderr
         self.start = time.monotonic()
         self._last_print = 0.0
-        self._tty = stream.isatty()
+        self._tty = self.stream.isatty()
 
     def __call__(self, fraction: float, text: str) -> None:
         fraction = min(max(fraction, 0.0), 1.0)
@@ -46,8 +47,8 @@ class TextBar:
 class JsonLines:
     """Writes one JSON object per update: {"progress": f, "text": t, "elapsed": s}."""
 
-    def __init__(self, stream: TextIO = sys.stdout):
-        self.stream = stream
+    def __init__(self, stream: Optional[TextIO] = None):
+        self.stream = stream if stream is not None else sys.stdout  # the current one: callers may redirect it
         self.start = time.monotonic()
 
     def __call__(self, fraction: float, text: str) -> None:

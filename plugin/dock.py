@@ -140,8 +140,8 @@ class PadmDock(QgsDockWidget):
         self.samples = _spin(1, 64, 1, "Samples drawn and averaged; more than 1 also adds an uncertainty layer "
                                        "(per-pixel spread of the samples).")
         self.budget = _spin(1, 600, 10, "Time budget of the PADM fine-tuning on this scene.", suffix=" min budget")
-        self.tile = _spin(64, 8192, DEFAULT_TILE, "Tile side in PAN pixels processed at a time (memory); the result does "
-                                          "not depend on it.", step=64)
+        self.tile = _spin(64, 8192, DEFAULT_TILE, "Tile side in PAN pixels processed at a time (memory); the "
+                                                  "result does not depend on it.", step=64)
         self.device_combo = _combo(DEVICES)
         self.device_label = QLabel("ran on: –")
         form.addRow("Method", self.method_combo)

@@ -64,8 +64,6 @@ class FullResolutionTerm:
     """The stage-2 losses on full-resolution crops of real training scenes."""
 
     def __init__(self, cfg: FullResolutionConfig, held_out: set[str], seed: int):
-        import torch
-
         from ..datasets import load_scene
         from ..padm.finetune import FullScale
         from ..padm.mutual import initial_profile
@@ -75,7 +73,7 @@ class FullResolutionTerm:
             raise ValueError(f"held-out scenes in the full-resolution training list: {sorted(leak)}")
         if cfg.patch % Q_BLOCK:
             raise ValueError(f"full-resolution patch {cfg.patch} is not a multiple of {Q_BLOCK}")
-        self.torch, self.cfg = torch, cfg
+        self.cfg = cfg
         self.rng = np.random.default_rng(seed)
         self.scenes = []
         for i, name in enumerate(cfg.scenes):

@@ -150,10 +150,10 @@ def train(cfg: dict, fresh: bool = False) -> dict:
         init = _path(cfg["init_from"])
         if not init.exists():
             raise FileNotFoundError(f"init_from {init} does not exist: run the stage-1 config first")
-        net, init_meta = load_torch_model(init)
-        net.train()
-        if net.config != build_network(cfg["net"]).config:
-            raise ValueError(f"init_from {init} has the network {net.config}, the config says {cfg['net']}")
+        loaded, init_meta = load_torch_model(init)
+        if loaded.config != net.config:
+            raise ValueError(f"init_from {init} has the network {loaded.config}, the config says {net.config}")
+        net = loaded.train()
     ema = copy.deepcopy(net).eval()
     for p in ema.parameters():
         p.requires_grad_(False)

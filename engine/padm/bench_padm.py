@@ -45,12 +45,6 @@ def log(msg: str) -> None:
     print(time.strftime("%H:%M:%S"), msg, flush=True)
 
 
-def central(pan: np.ndarray, ms: np.ndarray, ratio: int, max_pan: int) -> tuple[np.ndarray, np.ndarray]:
-    from .finetune import central_crop
-
-    return central_crop(pan, ms, ratio, max_pan)
-
-
 def fuse(method, pan: np.ndarray, ms: np.ndarray, ratio: int, sensor) -> np.ndarray:
     from ..evaluation import fuse_in_memory
 
@@ -96,10 +90,11 @@ def bench_scene(name: str, args, work: Path) -> dict:
     from ..evaluation import RR_CROP
     from ..hfreqdiff.method import HFreqDiffMethod
     from ..methods import get_method
+    from .finetune import central_crop
 
     scene = load_scene(name)
     r, sensor, bits = scene.ratio, scene.sensor, scene.bits
-    pan, ms = central(scene.pan, scene.ms_lr, r, args.max_pan)
+    pan, ms = central_crop(scene.pan, scene.ms_lr, r, args.max_pan)
     out: dict = {"sensor": sensor.name, "ratio": r, "bands": int(ms.shape[2]),
                  "crop_pan": [int(pan.shape[0]), int(pan.shape[1])], "FR": {}, "RR": {}, "finetune": {}, "notes": []}
     if min(ms.shape[:2]) < 32:
@@ -115,7 +110,7 @@ def bench_scene(name: str, args, work: Path) -> dict:
         method = get_method(m)
         out["FR"][m] = fr_metrics(fuse(method, pan, ms, r, sensor), ms, pan, sensor, r)
         if rr_ok:
-            out["RR"][m] = rr_metrics(fuse(get_method(m), pan_rr, ms_rr, r, sensor), ms, r, bits)
+            out["RR"][m] = rr_metrics(fuse(method, pan_rr, ms_rr, r, sensor), ms, r, bits)
     best = max(CLASSICAL, key=lambda m: out["FR"][m]["HQNR"])
     out["best_classical"] = best
     log(f"{name}: classical done (best by HQNR: {best})")
@@ -124,7 +119,7 @@ def bench_scene(name: str, args, work: Path) -> dict:
     shipped = HFreqDiffMethod()
     out["FR"][SHIPPED] = fr_metrics(fuse(shipped, pan, ms, r, sensor), ms, pan, sensor, r)
     if rr_ok:
-        out["RR"][SHIPPED] = rr_metrics(fuse(HFreqDiffMethod(), pan_rr, ms_rr, r, sensor), ms, r, bits)
+        out["RR"][SHIPPED] = rr_metrics(fuse(shipped, pan_rr, ms_rr, r, sensor), ms, r, bits)
     log(f"{name}: shipped HFreqDiff done ({time.monotonic() - t0:.0f} s)")
 
     variants = [(PADM, False, "pan"), (FIXED, True, "pan")] + ([(PADM_MS, False, "ms")] if args.ms_aligned else [])

@@ -58,6 +58,15 @@ def cmd_degradation(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """--threads and --progress, as the other commands take them."""
+    from ..cli import add_progress_option
+
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch CPU threads (default 0: the cores the current load leaves free, at least 1)")
+    add_progress_option(p)
+
+
 def add_degradation_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("degradation", help="learn the scene's degradation (PADM) and write it as a JSON profile")
     p.add_argument("--pan", required=True, help="panchromatic raster (one band)")
@@ -66,10 +75,7 @@ def add_degradation_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output JSON profile")
     p.add_argument("--budget-seconds", type=float, default=120.0, help="time budget (default 120 s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the network initialisation and crop sampling")
-    p.add_argument("--threads", type=int, default=0,
-                   help="torch CPU threads (default 0: the cores the current load leaves free, at least 1)")
-    p.add_argument("--progress", choices=["bar", "json", "none"], default="bar",
-                   help="progress output: a text bar on stderr (default), JSON lines on stdout, or none")
+    _add_run_options(p)
     p.set_defaults(func=cmd_degradation)
 
 
@@ -101,15 +107,9 @@ def read_central_window(pan_path: str, ms_path: str, sensor: str | None, max_pan
         pair.close()
 
 
-def _progress(kind: str, label: str):
-    """make_progress, with JSON lines bound to the current sys.stdout (which callers may redirect)."""
-    from ..progress import JsonLines, make_progress
-
-    return JsonLines(sys.stdout) if kind == "json" else make_progress(kind, label)
-
-
 def cmd_finetune(args: argparse.Namespace) -> int:
     from ..errors import PansharpenError
+    from ..progress import make_progress
     from .finetune import FinetuneConfig, check_model_folder, finetune_scene
 
     if args.budget_minutes <= 0:
@@ -120,7 +120,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     pan, ms, ratio, sensor, notes = read_central_window(args.pan, args.ms, args.sensor, cfg.max_pan)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    res = finetune_scene(pan, ms, ratio, sensor, out, cfg, progress=_progress(args.progress, "finetune"),
+    res = finetune_scene(pan, ms, ratio, sensor, out, cfg, progress=make_progress(args.progress, "finetune"),
                          source={"pan": str(args.pan), "ms": str(args.ms)})
     card = res.card
     info = {"output": str(res.out_dir), "model": str(res.out_dir / "model.onnx"), "sensor": sensor.name,
@@ -147,8 +147,5 @@ def add_finetune_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fixed-mtf", action="store_true",
                    help="ablation: fine-tune with the sensor's MTF guess instead of the learned operator")
     p.add_argument("--seed", type=int, default=0, help="seed of PADM, the patch sampling and the noise")
-    p.add_argument("--threads", type=int, default=0,
-                   help="torch CPU threads (default 0: the cores the current load leaves free, at least 1)")
-    p.add_argument("--progress", choices=["bar", "json", "none"], default="bar",
-                   help="progress output: a text bar on stderr (default), JSON lines on stdout, or none")
+    _add_run_options(p)
     p.set_defaults(func=cmd_finetune)

@@ -34,6 +34,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..errors import Cancelled, PansharpenError
+from ..hfreqdiff.full_resolution import spatial_distortion
 from ..sensors import Sensor
 from .profile import DegradationProfile
 
@@ -171,8 +172,6 @@ class FullScale:
         return self.losses_of(self.sample(net, corners))
 
     def losses_of(self, crops: dict) -> tuple["object", "object", "object"]:
-        from ..hfreqdiff.full_resolution import spatial_distortion
-
         m = self.margin
         d = ((self.D.degrade_ms(crops["fused"]) - crops["lr"]) / self.ms_std)[..., m:-m, m:-m]
         s = (self.D.spectral(crops["fused"]) - crops["pan"]) / self.pan_std
