@@ -8,8 +8,9 @@ into the project); the demo scene is generated, deterministically, with a known 
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -183,9 +184,38 @@ def list_scenes() -> list[str]:
 
 
 def load_scene(name: str) -> Scene:
+    """A shared scene, aligned; from $PADM_SCENE_CACHE when that folder holds it (no GDAL needed)."""
     if name not in _LOADERS:
         raise PansharpenError(f"Unknown scene '{name}': use one of {', '.join(_LOADERS)}.")
+    cache = os.environ.get("PADM_SCENE_CACHE")
+    if cache and (Path(cache) / f"{name}.npz").exists():
+        return read_scene_cache(Path(cache) / f"{name}.npz")
     return _LOADERS[name]()
+
+
+def write_scene_cache(names: list[str], folder: str | Path) -> list[Path]:
+    """Save loaded scenes as .npz (arrays + JSON metadata) for a machine without GDAL or the shared
+    data (a lent GPU machine); point $PADM_SCENE_CACHE at the folder there."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in names:
+        s = load_scene(name)
+        meta = {"name": s.name, "ratio": s.ratio, "bits": s.bits, "dtype": s.dtype, "notes": s.notes,
+                "sensor": asdict(s.sensor), "georef": list(s.georef) if s.georef else None}
+        path = folder / f"{name}.npz"
+        np.savez_compressed(path, pan=s.pan, ms_lr=s.ms_lr, meta=np.array(json.dumps(meta)))
+        paths.append(path)
+    return paths
+
+
+def read_scene_cache(path: Path) -> Scene:
+    with np.load(path) as z:
+        meta = json.loads(str(z["meta"]))
+        pan, ms = z["pan"], z["ms_lr"]
+    sensor = Sensor(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in meta["sensor"].items()})
+    georef = (tuple(meta["georef"][0]), meta["georef"][1]) if meta["georef"] else None
+    return Scene(meta["name"], pan, ms, meta["ratio"], sensor, meta["bits"], georef, meta["dtype"], meta["notes"])
 
 
 def write_geotiffs(scene: Scene, folder: str | Path, ms_lr: Optional[np.ndarray] = None,
@@ -276,15 +306,12 @@ def demo_hrms(size: int = 512, seed: int = 0) -> np.ndarray:
     return np.clip(img, 1, 2047)
 
 
-def demo_scene(size: int = 512, seed: int = 0) -> tuple[Scene, np.ndarray]:
-    """The synthetic demo scene: (Scene with PAN and LR MS made by a known degradation, HRMS truth).
+def demo_arrays(size: int = 512, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The demo scene's (PAN, LR MS, HRMS truth) arrays, without georeferencing (no GDAL needed).
 
     Degradation: MS = GeoEye-1 MTF Gaussian blur + decimation by 4 (the Wald protocol's model);
     PAN = sum_b w_b HRMS_b + c (DEMO_SPECTRAL_WEIGHTS, DEMO_SPECTRAL_BIAS) blurred by the PAN MTF.
-    Georeferenced in UTM 33N with 0.5 m PAN pixels.
     """
-    from osgeo import osr
-
     from .degradation import decimate, mtf_filter
 
     ratio = 4
@@ -294,9 +321,18 @@ def demo_scene(size: int = 512, seed: int = 0) -> tuple[Scene, np.ndarray]:
     pan = hrms @ np.array(DEMO_SPECTRAL_WEIGHTS) + DEMO_SPECTRAL_BIAS
     pan = mtf_filter(pan, sensor.pan_gnyq * 2.5, ratio)  # mild PAN blur (PAN MTF is wider than MS's)
     ms_lr = decimate(mtf_filter(hrms, sensor.gains(4), ratio), ratio)
+    return np.round(pan), np.round(ms_lr), hrms
+
+
+def demo_scene(size: int = 512, seed: int = 0) -> tuple[Scene, np.ndarray]:
+    """The synthetic demo scene (demo_arrays), georeferenced in UTM 33N with 0.5 m PAN pixels:
+    (Scene, HRMS truth)."""
+    from osgeo import osr
+
+    pan, ms_lr, hrms = demo_arrays(size, seed)
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(DEMO_EPSG)
     gt = (500000.0, DEMO_PIXEL_SIZE, 0.0, 5000000.0, 0.0, -DEMO_PIXEL_SIZE)
-    scene = Scene(f"demo_{size}_seed{seed}", np.round(pan), np.round(ms_lr), ratio, sensor, 11,
+    scene = Scene(f"demo_{pan.shape[0]}_seed{seed}", pan, ms_lr, 4, get_sensor("GeoEye1"), 11,
                   georef=(gt, srs.ExportToWkt()), notes=["synthetic demo scene with known ground truth"])
     return scene, hrms

@@ -65,3 +65,22 @@ def test_write_geotiffs_round_trip(tmp_path):
     assert np.array_equal(np.moveaxis(ms_ds.ReadAsArray(), 0, 2), scene.ms_lr)
     gp, gm = pan_ds.GetGeoTransform(), ms_ds.GetGeoTransform()
     assert gp[0] == gm[0] and gp[3] == gm[3] and gm[1] == 4 * gp[1] and gm[5] == 4 * gp[5]
+
+
+def test_scene_cache_round_trip_needs_no_reader(tmp_path, monkeypatch):
+    """A cached scene (for a machine without GDAL or the shared data) equals the loaded one."""
+    name = "landsat_oli_istanbul_geotiff"  # shifted on load: float values, not DN
+    original = datasets.load_scene(name)
+    (path,) = datasets.write_scene_cache([name], tmp_path)
+    monkeypatch.setenv("PADM_SCENE_CACHE", str(tmp_path))
+    monkeypatch.setitem(datasets._LOADERS, name, lambda: pytest.fail("the reader ran despite the cache"))
+    cached = datasets.load_scene(name)
+    assert np.array_equal(cached.pan, original.pan) and np.array_equal(cached.ms_lr, original.ms_lr)
+    assert (cached.ratio, cached.bits, cached.sensor, cached.georef, cached.dtype) == \
+        (original.ratio, original.bits, original.sensor, original.georef, original.dtype)
+
+
+def test_demo_arrays_are_the_demo_scene_without_georeferencing():
+    pan, ms, hrms = datasets.demo_arrays(128, seed=3)
+    scene, truth = datasets.demo_scene(128, seed=3)
+    assert np.array_equal(pan, scene.pan) and np.array_equal(ms, scene.ms_lr) and np.array_equal(hrms, truth)

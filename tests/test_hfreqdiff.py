@@ -274,6 +274,45 @@ def test_train_help():
     assert r.returncode == 0 and "--config" in r.stdout
 
 
+def test_training_device_and_prefetched_batches():
+    from padm_pansharpening.engine.hfreqdiff.data import PatchSampler, TrainingPair
+    from padm_pansharpening.engine.hfreqdiff.train import prefetched, training_device
+
+    assert training_device("cpu") == "cpu"
+    assert training_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError):
+        training_device("tpu")
+    rng = np.random.default_rng(0)
+    pair = TrainingPair("x", 4, rng.standard_normal((4, 3, 32, 32)).astype(np.float32),
+                        rng.standard_normal((2, 32, 32)).astype(np.float32), np.linspace(0, 1, 4).astype(np.float32),
+                        rng.standard_normal((4, 32, 32)).astype(np.float32))
+    direct = prefetched(PatchSampler([pair], 16, 2, seed=5).sample, 0)
+    ahead = prefetched(PatchSampler([pair], 16, 2, seed=5).sample, 3)  # one producer thread: same order
+    for _ in range(4):
+        a, b = next(direct), next(ahead)
+        assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_speed_measure_in_memory(onnx_path):
+    import shutil
+
+    import onnxruntime as ort
+
+    from padm_pansharpening.engine.errors import PansharpenError
+    from padm_pansharpening.engine.hfreqdiff.speed import measure
+
+    models = onnx_path.parent / "models_for_speed"  # measure() reads <models>/hfreqdiff.onnx
+    models.mkdir(exist_ok=True)
+    shutil.copy(onnx_path, models / "hfreqdiff.onnx")
+    r = measure(128, "onnx", "cpu", tile=64, ensemble="none", models=models)
+    assert r["provider"] == "onnxruntime:CPUExecutionProvider" and r["default_steps"] == 3
+    assert set(r["s_per_MP_by_steps"]) == {1, 3} and all(v > 0 for v in r["s_per_MP_by_steps"].values())
+    assert r["s_per_MP_default_run"] == r["s_per_MP_by_steps"][3]
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        with pytest.raises(PansharpenError, match="CUDAExecutionProvider"):
+            measure(128, "onnx", "cuda", tile=64, ensemble="none", models=models)
+
+
 def test_samples_write_an_uncertainty_geotiff_beside_the_output(tmp_path, onnx_path):
     from osgeo import gdal
 

@@ -8,14 +8,14 @@ reflection padding as the tiling pipeline does, then patches are cut from it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterable
+from dataclasses import dataclass, replace
+from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..datasets import demo_scene, load_scene
+from ..datasets import demo_arrays, load_scene
 from ..degradation import wald_degrade
-from ..sensors import Sensor
+from ..sensors import Sensor, get_sensor
 from .conditioning import SceneStats, build_condition, fit_stats, residual_target
 
 PAN_MODES = ("imresize", "mtf")
@@ -58,8 +58,18 @@ def make_pair(name: str, pan: np.ndarray, ms_lr: np.ndarray, hrms: np.ndarray, r
     return TrainingPair(name, ratio, cond["band"][0], cond["pan"][0], cond["desc"][0], x0[0])
 
 
-def wald_pairs(scene_name: str, pan_modes: Iterable[str] = PAN_MODES) -> list[TrainingPair]:
-    """Reduced-resolution pairs of a real scene: target = the scene's MS."""
+def jittered_sensor(sensor: Sensor, n_bands: int, ms_scale: float, pan_scale: float) -> Sensor:
+    """The sensor with its MS and PAN MTF Nyquist gains scaled (clipped to 0.05..0.9): a sharper or
+    softer degradation than the nominal one, so training sees PAN detail of several strengths."""
+    ms = tuple(float(np.clip(g * ms_scale, 0.05, 0.9)) for g in sensor.gains(n_bands))
+    return replace(sensor, ms_gnyq=ms, pan_gnyq=float(np.clip(sensor.pan_gnyq * pan_scale, 0.05, 0.9)))
+
+
+def wald_pairs(scene_name: str, pan_modes: Iterable[str] = PAN_MODES,
+               jitter: Iterable[Sequence[float]] = ()) -> list[TrainingPair]:
+    """Reduced-resolution pairs of a real scene: target = the scene's MS. ``jitter``: extra pairs,
+    one per (MS gain scale, PAN gain scale), degraded with jittered_sensor and the PAN-MTF mode;
+    conditioning always uses the nominal sensor, as inference does."""
     scene = load_scene(scene_name)
     r = scene.ratio
     h, w = (scene.ms_lr.shape[0] // r) * r, (scene.ms_lr.shape[1] // r) * r
@@ -69,20 +79,25 @@ def wald_pairs(scene_name: str, pan_modes: Iterable[str] = PAN_MODES) -> list[Tr
     for mode in pan_modes:
         ms_lr, pan_lr = wald_degrade(ms, pan, scene.sensor, r, pan_mode=mode)
         pairs.append(make_pair(f"{scene_name}/{mode}", pan_lr, ms_lr, ms, r, scene.sensor))
+    for ms_scale, pan_scale in jitter:
+        degrade_with = jittered_sensor(scene.sensor, ms.shape[2], ms_scale, pan_scale)
+        ms_lr, pan_lr = wald_degrade(ms, pan, degrade_with, r, pan_mode="mtf")
+        pairs.append(make_pair(f"{scene_name}/mtf x{ms_scale:g}/x{pan_scale:g}", pan_lr, ms_lr, ms, r, scene.sensor))
     return pairs
 
 
 def demo_pair(size: int, seed: int) -> TrainingPair:
     """A full-scale pair from the synthetic demo scene, whose HRMS truth is known."""
-    scene, hrms = demo_scene(size, seed)
-    return make_pair(scene.name, scene.pan, scene.ms_lr, hrms, scene.ratio, scene.sensor)
+    pan, ms_lr, hrms = demo_arrays(size, seed)
+    return make_pair(f"demo_{pan.shape[0]}_seed{seed}", pan, ms_lr, hrms, 4, get_sensor("GeoEye1"))
 
 
 def load_training_pairs(scenes: Iterable[str], demo_seeds: Iterable[int] = (), demo_size: int = 256,
-                        pan_modes: Iterable[str] = PAN_MODES) -> list[TrainingPair]:
+                        pan_modes: Iterable[str] = PAN_MODES,
+                        jitter: Iterable[Sequence[float]] = ()) -> list[TrainingPair]:
     pairs: list[TrainingPair] = []
     for name in scenes:
-        pairs.extend(wald_pairs(name, pan_modes))
+        pairs.extend(wald_pairs(name, pan_modes, list(jitter)))
     for seed in demo_seeds:
         pairs.append(demo_pair(demo_size, seed))
     return pairs

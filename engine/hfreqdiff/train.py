@@ -110,10 +110,50 @@ def x0_loss(net, batch: dict):
     from .diffusion import q_sample
 
     x0 = batch["x0"]
-    t = torch.rand(x0.shape[0])
+    t = torch.rand(x0.shape[0], device=x0.device)
     x_t = q_sample(x0, torch.randn_like(x0), t[:, None, None, None])
     pred = net(x_t, t, batch["band"], batch["pan"], batch["desc"])
     return (pred - x0).abs().mean()
+
+
+def training_device(name: str) -> str:
+    """'cpu', 'cuda' or 'auto' (cuda when torch sees a GPU) -> the torch device to train on."""
+    import torch
+
+    if name not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"unknown training device '{name}': use auto, cpu or cuda")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("training device 'cuda' asked for but torch sees no GPU")
+    return "cuda" if name != "cpu" and torch.cuda.is_available() else "cpu"
+
+
+def machine_description(device: str) -> str:
+    import os
+
+    import torch
+
+    cpu = f"{platform.processor() or platform.machine()}, {os.cpu_count()}-core CPU"
+    return f"{torch.cuda.get_device_name(0)} GPU ({cpu} host)" if device == "cuda" else f"{cpu} (shared)"
+
+
+def prefetched(sample: Callable[[], dict], depth: int):
+    """Batches from ``sample`` made ``depth`` ahead in a background thread (keeps a GPU fed);
+    depth 0: made on demand (then a resumed run draws exactly the batches it would have)."""
+    if depth <= 0:
+        while True:
+            yield sample()
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+
+    def work() -> None:
+        while True:
+            q.put(sample())
+
+    threading.Thread(target=work, daemon=True).start()
+    while True:
+        yield q.get()
 
 
 def train(cfg: dict, fresh: bool = False) -> dict:
@@ -129,12 +169,16 @@ def train(cfg: dict, fresh: bool = False) -> dict:
     from .network import build_network, count_parameters
 
     torch.set_num_threads(int(cfg.get("threads", 1)))
+    dev = training_device(cfg.get("device", "cpu"))
+    if dev == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed patch size: let cuDNN pick its fastest kernels
     leak = set(cfg["train_scenes"]) & set(cfg["val_scenes"])
     if leak:
         raise ValueError(f"held-out scenes in the training list: {sorted(leak)}")
     torch.manual_seed(cfg["seed"])
     t_load = time.time()
-    pairs = load_training_pairs(cfg["train_scenes"], cfg.get("demo_seeds", []), cfg.get("demo_size", 256))
+    pairs = load_training_pairs(cfg["train_scenes"], cfg.get("demo_seeds", []), cfg.get("demo_size", 256),
+                                jitter=cfg.get("degradation_jitter", []))
     log(f"{len(pairs)} training pairs in {time.time() - t_load:.1f}s: " + ", ".join(
         f"{p.name} {p.n_bands}b r{p.ratio} {p.x0.shape[1]}x{p.x0.shape[2]}" for p in pairs))
     log(f"target spread: {residual_stats(pairs)}")
@@ -142,6 +186,8 @@ def train(cfg: dict, fresh: bool = False) -> dict:
     val_data = [rr_inputs(n) for n in cfg["val_scenes"]]
     fr_cfg = FullResolutionConfig.from_dict(cfg["full_resolution"]) if cfg.get("full_resolution") else None
     full_res = FullResolutionTerm(fr_cfg, set(cfg["val_scenes"]), cfg["seed"]) if fr_cfg else None
+    if full_res and dev != "cpu":
+        raise ValueError("the full-resolution term (stage 2) trains on the CPU only: set device to cpu")
     if full_res:
         log(f"full-resolution term on {', '.join(fr_cfg.scenes)}: {fr_cfg}")
 
@@ -154,6 +200,7 @@ def train(cfg: dict, fresh: bool = False) -> dict:
         if loaded.config != net.config:
             raise ValueError(f"init_from {init} has the network {loaded.config}, the config says {net.config}")
         net = loaded.train()
+    net = net.to(dev)
     ema = copy.deepcopy(net).eval()
     for p in ema.parameters():
         p.requires_grad_(False)
@@ -169,7 +216,8 @@ def train(cfg: dict, fresh: bool = False) -> dict:
         sampler.rng.bit_generator.state = ck["sampler_rng"]
         torch.set_rng_state(ck["torch_rng"])
         log(f"resumed from {ckpt_path} at step {state['step']} ({state['elapsed'] / 60:.1f} min trained)")
-    log(f"network: {count_parameters(net)} parameters, config {net.config}; torch threads {torch.get_num_threads()}")
+    log(f"network: {count_parameters(net)} parameters, config {net.config}; device {machine_description(dev)}; "
+        f"torch threads {torch.get_num_threads()}")
 
     def save_checkpoint() -> None:
         ckpt_path.parent.mkdir(parents=True, exist_ok=True)
@@ -181,7 +229,7 @@ def train(cfg: dict, fresh: bool = False) -> dict:
         log(f"checkpoint {ckpt_path} (step {state['step']})")
 
     def hfd(steps: int, seed: int = 0) -> Callable[[], object]:
-        return lambda: HFreqDiffMethod(denoiser=torch_denoiser_of(ema), steps=steps, seed=seed, ensemble="none")
+        return lambda: HFreqDiffMethod(denoiser=torch_denoiser_of(ema, dev), steps=steps, seed=seed, ensemble="none")
 
     if state["baselines"] is None:
         from ..methods import get_method
@@ -194,9 +242,11 @@ def train(cfg: dict, fresh: bool = False) -> dict:
     max_s = cfg["max_minutes"] * 60.0
     last_ckpt = last_val = time.time()
     losses: list[float] = []
+    batches = prefetched(sampler.sample, int(cfg.get("prefetch", 0)))
+    start_step = state["step"]
     t_mark = time.time()
     while state["elapsed"] < max_s and state["step"] < cfg["max_steps"]:
-        batch = {k: torch.from_numpy(v) for k, v in sampler.sample().items()}
+        batch = {k: torch.from_numpy(v).to(dev, non_blocking=True) for k, v in next(batches).items()}
         lr = _lr(cfg, state["step"], max(state["elapsed"] / max_s, state["step"] / cfg["max_steps"]))
         for g in opt.param_groups:
             g["lr"] = lr
@@ -215,6 +265,10 @@ def train(cfg: dict, fresh: bool = False) -> dict:
             for pe, pn in zip(ema.parameters(), net.parameters()):
                 pe.mul_(decay).add_(pn.detach(), alpha=1 - decay)
         losses.append(parts)
+        if state["step"] == start_step:  # the machines that trained (a run may resume elsewhere)
+            state.setdefault("machines", [])
+            if machine_description(dev) not in state["machines"]:
+                state["machines"].append(machine_description(dev))
         state["step"] += 1
         now = time.time()
         state["elapsed"] += now - t_mark
@@ -251,7 +305,7 @@ def train(cfg: dict, fresh: bool = False) -> dict:
     report = {
         "parameters": count_parameters(net), "net": net.config, "steps_trained": state["step"],
         "train_minutes": state["elapsed"] / 60, "threads": torch.get_num_threads(),
-        "machine": f"{platform.processor() or platform.machine()}, 2-core CPU (shared)",
+        "machine": " + ".join(state.get("machines") or [machine_description(dev)]),
         "train_scenes": cfg["train_scenes"], "demo_seeds": cfg.get("demo_seeds", []),
         "val_scenes": cfg["val_scenes"], "patch": cfg["patch"], "batch": cfg["batch"],
         "baselines": state["baselines"], "quality_vs_steps": steps_table, "seed1": seed_table,
@@ -302,6 +356,10 @@ def _full_res_words(report: dict) -> str:
             f"x{fr.get('spectral', 0.5)} under the sensor MTF operator, differentiable D_s x{fr.get('spatial', 1.0)})")
 
 
+def _threads_words(report: dict) -> str:
+    return "trained on the GPU" if "GPU" in report["machine"] else f"{report['threads']} torch threads"
+
+
 def model_card(report: dict, cfg: dict) -> str:
     """Markdown model card from the measured training report."""
     keys = ("Q2n", "SAM", "ERGAS", "SCC", "PSNR")
@@ -338,7 +396,7 @@ Generated by `python -m padm_pansharpening.engine.hfreqdiff.train --config {cfg.
   {report['batch']}, flips, rot90, random band subsets (3..B).
 - Held-out (never trained on): {', '.join(report['val_scenes'])}.
 {_stage1_lines(report)}- {report['steps_trained']} optimiser steps, {report['train_minutes']:.1f} min of training on {report['machine']},
-  {report['threads']} torch threads. L1 loss on x0{_full_res_words(report)}, AdamW, cosine LR, EMA weights shipped.
+  {_threads_words(report)}. L1 loss on x0{_full_res_words(report)}, AdamW, cosine LR, EMA weights shipped.
 
 ## Validation (reduced resolution, toolbox metrics, crop 21; inputs reflection-padded by {report['val_pad_lr']} MS px)
 
@@ -367,12 +425,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint and start over")
     ap.add_argument("--max-minutes", type=float, help="override the config's training time budget")
     ap.add_argument("--threads", type=int, help="override the config's torch thread count")
+    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override the config's training device")
     args = ap.parse_args(argv)
     cfg = json.loads(Path(args.config).read_text())
     if args.max_minutes is not None:
         cfg["max_minutes"] = args.max_minutes
     if args.threads is not None:
         cfg["threads"] = args.threads
+    if args.device is not None:
+        cfg["device"] = args.device
     cfg.setdefault("config_path", str(Path(args.config).resolve().relative_to(ROOT))
                    if Path(args.config).resolve().is_relative_to(ROOT) else args.config)
     log(f"config {args.config}: {json.dumps(cfg)}")

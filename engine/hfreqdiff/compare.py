@@ -1,0 +1,71 @@
+"""Compare HFreqDiff model files on scenes, with the bench's protocol (engine.evaluation).
+
+    python -m padm_pansharpening.engine.hfreqdiff.compare --models models/hfreqdiff.onnx checkpoints/new.onnx
+
+Reduced resolution (Wald, toolbox crop 21) and full resolution (HQNR) of each model and of the
+best classical method per scene, on the held-out scenes of the bundled model's training config
+unless --scenes says otherwise. The choice of which model ships is made on this table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from ..evaluation import FR_KEYS, best_method, evaluate_methods, markdown_table
+
+ROOT = Path(__file__).resolve().parents[2]
+CLASSICAL = ("gsa", "mtf-glp-hpm", "bdsd-pc")
+
+
+def held_out_scenes(config: Path = ROOT / "models" / "hfreqdiff_train.json") -> list[str]:
+    return list(json.loads(config.read_text())["val_scenes"])
+
+
+def compare(models: Sequence[Path], scenes: Sequence[str], classical: Sequence[str] = CLASSICAL,
+            threads: Optional[int] = None, ensemble: Optional[str] = None) -> dict:
+    from ..datasets import load_scene
+    from .method import HFreqDiffMethod
+
+    out = {}
+    for name in scenes:
+        scene = load_scene(name)
+        methods = list(classical)
+        for path in models:
+            m = HFreqDiffMethod(model=path, threads=threads, ensemble=ensemble)
+            m.name = path.stem  # instance label: the tables key methods by name
+            methods.append(m)
+        out[name] = evaluate_methods(scene.pan, scene.ms_lr, scene.ratio, scene.sensor, scene.bits, methods)
+        print(f"## {name}\n", flush=True)
+        for res, keys in (("RR", ("Q2n", "SAM", "ERGAS", "SCC")), ("FR", FR_KEYS)):
+            if out[name][res]:
+                print(markdown_table(out[name][res], keys, res), flush=True)
+                if classical:
+                    key = "Q2n" if res == "RR" else "HQNR"
+                    best = best_method(out[name][res], key, exclude=[p.stem for p in models])
+                    print(f"best classical ({key}): {best}\n", flush=True)
+    return out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m padm_pansharpening.engine.hfreqdiff.compare",
+                                 description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="+", type=Path, required=True, help="model files (.onnx or .pt)")
+    ap.add_argument("--scenes", help="comma-separated scenes (default: the bundled model's held-out scenes)")
+    ap.add_argument("--classical", default=",".join(CLASSICAL))
+    ap.add_argument("--threads", type=int)
+    ap.add_argument("--ensemble", choices=("flips", "none"))
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    scenes = args.scenes.split(",") if args.scenes else held_out_scenes()
+    table = compare(args.models, scenes, [c for c in args.classical.split(",") if c], args.threads, args.ensemble)
+    if args.json:
+        args.json.write_text(json.dumps(table, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
