@@ -313,6 +313,27 @@ def test_speed_measure_in_memory(onnx_path):
             measure(128, "onnx", "cuda", tile=64, ensemble="none", models=models)
 
 
+def test_torch_model_is_chosen_where_only_torch_sees_the_gpu(monkeypatch, tmp_path):
+    from padm_pansharpening.engine.hfreqdiff import method
+
+    folder = tmp_path / "scene_model"
+    folder.mkdir()
+    for name in ("m.onnx", "m.pt"):
+        (folder / name).write_bytes(b"")
+    assert method.only_torch_sees_the_gpu() == (method._nvidia_gpu_present() and torch.cuda.is_available())
+    monkeypatch.setattr(method, "only_torch_sees_the_gpu", lambda: True)
+    assert method._resolve_model(None, "auto", "auto").name == "hfreqdiff.pt"
+    assert method._resolve_model(folder, "auto", "cuda").name == "m.pt"
+    assert method._resolve_model(None, "auto", "cpu").name == "hfreqdiff.onnx"  # the user said cpu
+    assert method._resolve_model(None, "onnx", "auto").name == "hfreqdiff.onnx"  # the user said onnx
+    assert method._resolve_model(folder / "m.onnx", "auto", "auto").name == "m.onnx"  # an explicit file
+    monkeypatch.setattr(method, "only_torch_sees_the_gpu", lambda: False)
+    assert method._resolve_model(None, "auto", "auto").name == "hfreqdiff.onnx"
+    (folder / "m.pt").unlink()
+    monkeypatch.setattr(method, "only_torch_sees_the_gpu", lambda: True)
+    assert method._resolve_model(folder, "auto", "auto").name == "m.onnx"  # no .pt: ONNX as before
+
+
 def test_samples_write_an_uncertainty_geotiff_beside_the_output(tmp_path, onnx_path):
     from osgeo import gdal
 
