@@ -210,6 +210,7 @@ def write_scene_cache(names: list[str], folder: str | Path) -> list[Path]:
 
 
 def read_scene_cache(path: Path) -> Scene:
+    """A scene saved by write_scene_cache."""
     with np.load(path) as z:
         meta = json.loads(str(z["meta"]))
         pan, ms = z["pan"], z["ms_lr"]
@@ -267,6 +268,7 @@ DEMO_SPECTRAL_WEIGHTS = (0.18, 0.30, 0.32, 0.20)  # PAN = sum w_b HRMS_b + c
 DEMO_SPECTRAL_BIAS = 15.0
 DEMO_PIXEL_SIZE = 0.5
 DEMO_EPSG = 32633
+DEMO_SENSOR, DEMO_RATIO = "GeoEye1", 4  # the demo degradation's sensor and ratio
 
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
@@ -314,9 +316,9 @@ def demo_arrays(size: int = 512, seed: int = 0) -> tuple[np.ndarray, np.ndarray,
     """
     from .degradation import decimate, mtf_filter
 
-    ratio = 4
+    ratio = DEMO_RATIO
     size -= size % ratio
-    sensor = get_sensor("GeoEye1")
+    sensor = get_sensor(DEMO_SENSOR)
     hrms = demo_hrms(size, seed)
     pan = hrms @ np.array(DEMO_SPECTRAL_WEIGHTS) + DEMO_SPECTRAL_BIAS
     pan = mtf_filter(pan, sensor.pan_gnyq * 2.5, ratio)  # mild PAN blur (PAN MTF is wider than MS's)
@@ -333,6 +335,6 @@ def demo_scene(size: int = 512, seed: int = 0) -> tuple[Scene, np.ndarray]:
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(DEMO_EPSG)
     gt = (500000.0, DEMO_PIXEL_SIZE, 0.0, 5000000.0, 0.0, -DEMO_PIXEL_SIZE)
-    scene = Scene(f"demo_{pan.shape[0]}_seed{seed}", pan, ms_lr, 4, get_sensor("GeoEye1"), 11,
+    scene = Scene(f"demo_{pan.shape[0]}_seed{seed}", pan, ms_lr, DEMO_RATIO, get_sensor(DEMO_SENSOR), 11,
                   georef=(gt, srs.ExportToWkt()), notes=["synthetic demo scene with known ground truth"])
     return scene, hrms

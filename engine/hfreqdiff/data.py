@@ -13,7 +13,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..datasets import demo_arrays, load_scene
+from ..datasets import DEMO_RATIO, DEMO_SENSOR, demo_arrays, load_scene
 from ..degradation import wald_degrade
 from ..sensors import Sensor, get_sensor
 from .conditioning import SceneStats, build_condition, fit_stats, residual_target
@@ -89,7 +89,7 @@ def wald_pairs(scene_name: str, pan_modes: Iterable[str] = PAN_MODES,
 def demo_pair(size: int, seed: int) -> TrainingPair:
     """A full-scale pair from the synthetic demo scene, whose HRMS truth is known."""
     pan, ms_lr, hrms = demo_arrays(size, seed)
-    return make_pair(f"demo_{pan.shape[0]}_seed{seed}", pan, ms_lr, hrms, 4, get_sensor("GeoEye1"))
+    return make_pair(f"demo_{pan.shape[0]}_seed{seed}", pan, ms_lr, hrms, DEMO_RATIO, get_sensor(DEMO_SENSOR))
 
 
 def load_training_pairs(scenes: Iterable[str], demo_seeds: Iterable[int] = (), demo_size: int = 256,

@@ -28,11 +28,12 @@ MODEL_OF = {"onnx": "hfreqdiff.onnx", "torch": "hfreqdiff.pt"}
 
 
 def _fuse_seconds(method, pan, ms_lr, tile: int) -> float:
+    from ..datasets import DEMO_RATIO, DEMO_SENSOR
     from ..sensors import get_sensor
     from ..tiling import fuse_array
 
     t0 = time.perf_counter()
-    out = fuse_array(pan, ms_lr, method, 4, get_sensor("GeoEye1"), tile=tile)
+    out = fuse_array(pan, ms_lr, method, DEMO_RATIO, get_sensor(DEMO_SENSOR), tile=tile)
     seconds = time.perf_counter() - t0
     if not (out == out).all():  # NaN anywhere: the run is not a valid measurement
         raise PansharpenError("the fused array has NaN values")

@@ -7,6 +7,9 @@ goes to the checkpoint file; a restart with the same config resumes from it. Tra
 after ``max_minutes`` of training time (summed over restarts) or ``max_steps``; then the EMA
 network is validated (quality vs DDIM steps, and the classical baselines), saved to ``out_pt``,
 exported to ``out_onnx`` and a model card is written.
+
+``"device"``: cpu (default), cuda or auto; on a GPU, ``"prefetch"`` batches are made ahead in a
+background thread. Stage 2 (``"full_resolution"``) trains on the CPU only.
 """
 
 from __future__ import annotations
@@ -170,6 +173,7 @@ def train(cfg: dict, fresh: bool = False) -> dict:
 
     torch.set_num_threads(int(cfg.get("threads", 1)))
     dev = training_device(cfg.get("device", "cpu"))
+    this_machine = machine_description(dev)
     if dev == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed patch size: let cuDNN pick its fastest kernels
     leak = set(cfg["train_scenes"]) & set(cfg["val_scenes"])
@@ -185,9 +189,9 @@ def train(cfg: dict, fresh: bool = False) -> dict:
     sampler = PatchSampler(pairs, cfg["patch"], cfg["batch"], seed=cfg["seed"])
     val_data = [rr_inputs(n) for n in cfg["val_scenes"]]
     fr_cfg = FullResolutionConfig.from_dict(cfg["full_resolution"]) if cfg.get("full_resolution") else None
-    full_res = FullResolutionTerm(fr_cfg, set(cfg["val_scenes"]), cfg["seed"]) if fr_cfg else None
-    if full_res and dev != "cpu":
+    if fr_cfg and dev != "cpu":
         raise ValueError("the full-resolution term (stage 2) trains on the CPU only: set device to cpu")
+    full_res = FullResolutionTerm(fr_cfg, set(cfg["val_scenes"]), cfg["seed"]) if fr_cfg else None
     if full_res:
         log(f"full-resolution term on {', '.join(fr_cfg.scenes)}: {fr_cfg}")
 
@@ -216,7 +220,7 @@ def train(cfg: dict, fresh: bool = False) -> dict:
         sampler.rng.bit_generator.state = ck["sampler_rng"]
         torch.set_rng_state(ck["torch_rng"])
         log(f"resumed from {ckpt_path} at step {state['step']} ({state['elapsed'] / 60:.1f} min trained)")
-    log(f"network: {count_parameters(net)} parameters, config {net.config}; device {machine_description(dev)}; "
+    log(f"network: {count_parameters(net)} parameters, config {net.config}; device {this_machine}; "
         f"torch threads {torch.get_num_threads()}")
 
     def save_checkpoint() -> None:
@@ -265,10 +269,8 @@ def train(cfg: dict, fresh: bool = False) -> dict:
             for pe, pn in zip(ema.parameters(), net.parameters()):
                 pe.mul_(decay).add_(pn.detach(), alpha=1 - decay)
         losses.append(parts)
-        if state["step"] == start_step:  # the machines that trained (a run may resume elsewhere)
-            state.setdefault("machines", [])
-            if machine_description(dev) not in state["machines"]:
-                state["machines"].append(machine_description(dev))
+        if state["step"] == start_step and this_machine not in state.setdefault("machines", []):
+            state["machines"].append(this_machine)  # the machines that trained (a run may resume elsewhere)
         state["step"] += 1
         now = time.time()
         state["elapsed"] += now - t_mark
@@ -305,7 +307,7 @@ def train(cfg: dict, fresh: bool = False) -> dict:
     report = {
         "parameters": count_parameters(net), "net": net.config, "steps_trained": state["step"],
         "train_minutes": state["elapsed"] / 60, "threads": torch.get_num_threads(),
-        "machine": " + ".join(state.get("machines") or [machine_description(dev)]),
+        "machine": " + ".join(state.get("machines") or [this_machine]),
         "train_scenes": cfg["train_scenes"], "demo_seeds": cfg.get("demo_seeds", []),
         "val_scenes": cfg["val_scenes"], "patch": cfg["patch"], "batch": cfg["batch"],
         "baselines": state["baselines"], "quality_vs_steps": steps_table, "seed1": seed_table,
