@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TOP_FILES = ("__init__.py", "__main__.py", "metadata.txt", "LICENSE", "README.md")
 TOP_DIRS = ("engine", "plugin", "models", "resources")
 REQUIRED_FILES = ("__init__.py", "metadata.txt", "LICENSE")
-SKIP_DIRS = {"__pycache__", "tests", "dist", "build", "checkpoints", "train_logs"}  # and hidden (.*) entries
+# and hidden (.*) entries; models/candidates: trained models kept for development, not shipped
+SKIP_DIRS = {"__pycache__", "tests", "dist", "build", "checkpoints", "train_logs", "candidates"}
 SKIP_SUFFIXES = (".pyc", ".pyo", ".aux.xml", ".orig", ".rej", ".swp", "~")
 # development tools and the README's picture
 SKIP_FILES = {"plugin/packaging.py", "plugin/screenshot.py", "resources/screenshot.png", "Thumbs.db"}

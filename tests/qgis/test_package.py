@@ -69,7 +69,7 @@ def test_zip_contents(plugin_zip: Path):
     assert {"__init__.py", "metadata.txt", "LICENSE", "plugin/provider.py", "plugin/dock.py", "engine/errors.py",
             "resources/icon.svg", "models/hfreqdiff.onnx"} <= inner  # the bundled model ships
     assert plugin_zip.stat().st_size < 25 * 2**20
-    assert not [n for n in inner if n.startswith(("tests/", ".git", ".venv", "dist/", "build/"))
+    assert not [n for n in inner if n.startswith(("tests/", ".git", ".venv", "dist/", "build/", "models/candidates/"))
                 or "__pycache__" in n or n.endswith(".pyc")
                 or n in ("plugin/packaging.py", "plugin/screenshot.py", "resources/screenshot.png")]
     assert meta["version"] == __version__
