@@ -334,6 +334,20 @@ def test_torch_model_is_chosen_where_only_torch_sees_the_gpu(monkeypatch, tmp_pa
     assert method._resolve_model(folder, "auto", "auto").name == "m.onnx"  # no .pt: ONNX as before
 
 
+def test_compare_models_on_a_scene(onnx_path, tmp_path, capsys):
+    from padm_pansharpening.engine.hfreqdiff.compare import main
+
+    out = tmp_path / "cmp.json"
+    assert main(["--models", str(onnx_path), "--scenes", "wv3_zpnn_example", "--classical", "gsa",
+                 "--ensemble", "none", "--json", str(out)]) == 0
+    table = json.loads(out.read_text())["wv3_zpnn_example"]
+    assert set(table["FR"]) == {"GSA", onnx_path.stem} and 0 < table["FR"][onnx_path.stem]["HQNR"] <= 1
+    assert main(["--models", str(tmp_path / "none.onnx"), "--scenes", "wv3_zpnn_example"]) == 2
+    assert main(["--models", str(onnx_path), "--scenes", "no_such_scene"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("error: ") for line in err)
+
+
 def test_samples_write_an_uncertainty_geotiff_beside_the_output(tmp_path, onnx_path):
     from osgeo import gdal
 

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from ..errors import PansharpenError
 from ..evaluation import FR_KEYS, best_method, evaluate_methods, markdown_table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,7 +62,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     scenes = args.scenes.split(",") if args.scenes else held_out_scenes()
-    table = compare(args.models, scenes, [c for c in args.classical.split(",") if c], args.threads, args.ensemble)
+    missing = [str(p) for p in args.models if not p.is_file()]
+    if missing:
+        print(f"error: no model file {', '.join(missing)}", file=sys.stderr)
+        return 2
+    try:
+        table = compare(args.models, scenes, [c for c in args.classical.split(",") if c], args.threads,
+                        args.ensemble)
+    except PansharpenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         args.json.write_text(json.dumps(table, indent=1))
     return 0

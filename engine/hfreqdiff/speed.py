@@ -95,6 +95,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--ensemble", choices=("flips", "none"), help="default: the model's")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args(argv)
+    bad = [b for b in args.backends.split(",") if b not in MODEL_OF] + \
+          [d for d in args.devices.split(",") if d not in ("cpu", "cuda")]
+    if bad:
+        ap.error(f"unknown backend or device {', '.join(bad)}: backends onnx, torch; devices cpu, cuda")
     results = {"machine": machine(), "runs": []}
     print(json.dumps(results["machine"]), flush=True)
     for device in args.devices.split(","):
