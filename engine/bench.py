@@ -36,12 +36,21 @@ def default_methods() -> list[str]:
     return CLASSICAL + (["hfreqdiff"] if (MODELS / "hfreqdiff.onnx").exists() else [])
 
 
+def _bundled_training_config() -> dict:
+    try:
+        return json.loads((MODELS / "hfreqdiff_train.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def training_scenes() -> list[str]:
     """The shared scenes the bundled HFreqDiff model was trained on (from its training config)."""
-    try:
-        return list(json.loads((MODELS / "hfreqdiff_train.json").read_text()).get("train_scenes", []))
-    except (OSError, ValueError):
-        return []
+    return list(_bundled_training_config().get("train_scenes", []))
+
+
+def held_out_scenes() -> list[str]:
+    """The shared scenes the bundled HFreqDiff model was validated on and never trained on."""
+    return list(_bundled_training_config().get("val_scenes", []))
 
 
 def machine_summary() -> str:

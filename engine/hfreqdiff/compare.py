@@ -18,12 +18,7 @@ from typing import Optional, Sequence
 from ..errors import PansharpenError
 from ..evaluation import FR_KEYS, best_method, evaluate_methods, markdown_table
 
-ROOT = Path(__file__).resolve().parents[2]
 CLASSICAL = ("gsa", "mtf-glp-hpm", "bdsd-pc")
-
-
-def held_out_scenes(config: Path = ROOT / "models" / "hfreqdiff_train.json") -> list[str]:
-    return list(json.loads(config.read_text())["val_scenes"])
 
 
 def compare(models: Sequence[Path], scenes: Sequence[str], classical: Sequence[str] = CLASSICAL,
@@ -31,14 +26,15 @@ def compare(models: Sequence[Path], scenes: Sequence[str], classical: Sequence[s
     from ..datasets import load_scene
     from .method import HFreqDiffMethod
 
+    hfd = []
+    for path in models:  # one runtime session per model for all scenes (fit() takes each scene's statistics)
+        m = HFreqDiffMethod(model=path, threads=threads, ensemble=ensemble)
+        m.name = path.stem  # instance label: the tables key methods by name
+        hfd.append(m)
     out = {}
     for name in scenes:
         scene = load_scene(name)
-        methods = list(classical)
-        for path in models:
-            m = HFreqDiffMethod(model=path, threads=threads, ensemble=ensemble)
-            m.name = path.stem  # instance label: the tables key methods by name
-            methods.append(m)
+        methods = [*classical, *hfd]
         out[name] = evaluate_methods(scene.pan, scene.ms_lr, scene.ratio, scene.sensor, scene.bits, methods)
         print(f"## {name}\n", flush=True)
         for res, keys in (("RR", ("Q2n", "SAM", "ERGAS", "SCC")), ("FR", FR_KEYS)):
@@ -61,6 +57,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--ensemble", choices=("flips", "none"))
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
+    from ..bench import held_out_scenes
+
     scenes = args.scenes.split(",") if args.scenes else held_out_scenes()
     missing = [str(p) for p in args.models if not p.is_file()]
     if missing:

@@ -250,7 +250,7 @@ def markdown(report: dict) -> str:
 def main(argv: Optional[list[str]] = None) -> int:
     import torch
 
-    from ..bench import machine_summary
+    from ..bench import machine_summary, training_scenes
     from ..datasets import list_scenes
 
     p = argparse.ArgumentParser(prog="python -m padm_pansharpening.engine.padm.bench_padm",
@@ -268,9 +268,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     t0 = time.monotonic()
-    cfg_path = Path(__file__).resolve().parents[2] / "models" / "hfreqdiff_train.json"
-    trained = json.loads(cfg_path.read_text()).get("train_scenes", []) if cfg_path.exists() else []
-    report = {"machine": machine_summary(), "config": vars(args), "shipped_train_scenes": trained, "scenes": {}}
+    report = {"machine": machine_summary(), "config": vars(args), "shipped_train_scenes": training_scenes(),
+              "scenes": {}}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
 

@@ -44,6 +44,9 @@ MIN_BUDGET_MINUTES = 0.25
 MIN_FINETUNE_SECONDS = 5.0
 
 
+LOSS_KEYS = ("reduced_x0_l1", "fr_consistency", "fr_spectral", "fr_spatial")  # logged per step, and before/after
+
+
 @dataclass(frozen=True)
 class FinetuneConfig:
     budget_minutes: float = 8.0  # everything: operator, fine-tuning, export
@@ -169,9 +172,7 @@ class FullScale:
     def loss(self, net, corners: list[tuple[int, int]]) -> tuple["object", "object", "object"]:
         """(consistency, spectral, spatial) of the t = 1 sample on the given crops: normalised MSEs
         and the differentiable D_s."""
-        return self.losses_of(self.sample(net, corners))
-
-    def losses_of(self, crops: dict) -> tuple["object", "object", "object"]:
+        crops = self.sample(net, corners)
         m = self.margin
         d = ((self.D.degrade_ms(crops["fused"]) - crops["lr"]) / self.ms_std)[..., m:-m, m:-m]
         s = (self.D.spectral(crops["fused"]) - crops["pan"]) / self.pan_std
@@ -208,8 +209,7 @@ def _eval_losses(net, pair_batch: dict, full: FullScale, corners, seed: int) -> 
         red = float(x0_loss(net, pair_batch))
         cons, spec, spatial = full.loss(net, corners)
     net.train()
-    return {"reduced_x0_l1": red, "fr_consistency": float(cons), "fr_spectral": float(spec),
-            "fr_spatial": float(spatial)}
+    return dict(zip(LOSS_KEYS, (red, float(cons), float(spec), float(spatial))))
 
 
 def finetune_network(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor, profile: DegradationProfile,
@@ -238,7 +238,7 @@ def finetune_network(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sen
                                                             augment=False).sample().items()}
     fixed_corners = full.corners(4)
     before = _eval_losses(net, fixed, full, fixed_corners, cfg.seed)
-    history, acc = [], np.zeros(4)
+    history, acc = [], np.zeros(len(LOSS_KEYS))
     t0, step, n_acc = time.monotonic(), 0, 0
     last_report = t0
     while step < cfg.max_steps:
@@ -262,11 +262,10 @@ def finetune_network(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sen
         n_acc += 1
         now = time.monotonic()
         if step % 25 == 0 or now - last_report > 2.0:
-            rec = dict(zip(("reduced_x0_l1", "fr_consistency", "fr_spectral", "fr_spatial"),
-                           (acc / n_acc).round(6).tolist()))
+            rec = dict(zip(LOSS_KEYS, (acc / n_acc).round(6).tolist()))
             if step % 25 == 0:
                 history.append({"step": step, "seconds": round(now - t0, 1), **rec})
-                acc, n_acc = np.zeros(4), 0
+                acc, n_acc = np.zeros(len(LOSS_KEYS)), 0
             progress(min(1.0, (now - t0) / seconds), f"fine-tuning step {step}: reduced-scale loss "
                      f"{rec['reduced_x0_l1']:.4f}, full-res consistency {rec['fr_consistency']:.5f}")
             last_report = now
