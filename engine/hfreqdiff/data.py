@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..datasets import DEMO_RATIO, DEMO_SENSOR, demo_arrays, load_scene
-from ..degradation import wald_degrade
+from ..degradation import decimate, mtf_filter, wald_degrade
 from ..sensors import Sensor, get_sensor
 from .conditioning import SceneStats, build_condition, fit_stats, residual_target
 
@@ -86,6 +86,26 @@ def wald_pairs(scene_name: str, pan_modes: Iterable[str] = PAN_MODES,
     return pairs
 
 
+def cross_ratio_pairs(scene_name: str, ratio: int, pan_modes: Iterable[str] = PAN_MODES) -> list[TrainingPair]:
+    """Pairs of another resolution ratio from a real scene: target = the scene's MS, the PAN
+    degraded by the scene's own ratio onto the target grid, the MS degraded by ``ratio`` with the
+    sensor's MTF. A ratio-4 scene so yields ratio-2 pairs of its sensor (real PAN, real spectra),
+    covering sensor configurations the ratio-2 training scenes alone do not."""
+    scene = load_scene(scene_name)
+    r = scene.ratio
+    if ratio == r:
+        return []
+    h, w = (scene.ms_lr.shape[0] // ratio) * ratio, (scene.ms_lr.shape[1] // ratio) * ratio
+    ms = scene.ms_lr[:h, :w]
+    pan = scene.pan[: h * r, : w * r]
+    ms_lr = decimate(mtf_filter(ms, scene.sensor.gains(ms.shape[2]), ratio), ratio)
+    pairs = []
+    for mode in pan_modes:
+        _, pan_lr = wald_degrade(ms, pan, scene.sensor, r, pan_mode=mode)
+        pairs.append(make_pair(f"{scene_name}/r{ratio}/{mode}", pan_lr, ms_lr, ms, ratio, scene.sensor))
+    return pairs
+
+
 def demo_pair(size: int, seed: int) -> TrainingPair:
     """A full-scale pair from the synthetic demo scene, whose HRMS truth is known."""
     pan, ms_lr, hrms = demo_arrays(size, seed)
@@ -94,10 +114,13 @@ def demo_pair(size: int, seed: int) -> TrainingPair:
 
 def load_training_pairs(scenes: Iterable[str], demo_seeds: Iterable[int] = (), demo_size: int = 256,
                         pan_modes: Iterable[str] = PAN_MODES,
-                        jitter: Iterable[Sequence[float]] = ()) -> list[TrainingPair]:
+                        jitter: Iterable[Sequence[float]] = (),
+                        extra_ratios: Iterable[int] = ()) -> list[TrainingPair]:
     pairs: list[TrainingPair] = []
     for name in scenes:
         pairs.extend(wald_pairs(name, pan_modes, list(jitter)))
+        for ratio in extra_ratios:
+            pairs.extend(cross_ratio_pairs(name, int(ratio), pan_modes))
     for seed in demo_seeds:
         pairs.append(demo_pair(demo_size, seed))
     return pairs

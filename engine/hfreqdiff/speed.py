@@ -5,8 +5,9 @@
 Seconds per PAN megapixel for the default run and per extra DDIM step ((t3 - t1) / 2), per
 backend x device x tile size, on the synthetic demo scene (datasets.demo_arrays). Unlike
 `build.py bench` (the whole GeoTIFF pipeline) this needs no GDAL, so it also runs on a lent GPU
-machine; the model is loaded and one small warm-up fusion run before timing (CUDA start-up and
-ONNX Runtime's arena are not counted). A backend/device pair that cannot run is reported with
+machine; the model is loaded and one warm-up fusion run before timing (a small scene on the CPU,
+the whole scene on CUDA: CUDA start-up, per-shape autotuning and ONNX Runtime's arena are not
+counted). A backend/device pair that cannot run is reported with
 the reason instead of figures.
 """
 
@@ -54,7 +55,9 @@ def measure(size: int, backend: str, device: str, tile: int = DEFAULT_TILE, ense
     t0 = time.perf_counter()
     method = HFreqDiffMethod(model=models / MODEL_OF[backend], backend=backend, device=device, ensemble=ensemble)
     load_s = time.perf_counter() - t0
-    _fuse_seconds(method, small_pan, small_ms, tile)  # warm-up: CUDA context, kernels, arenas
+    # Warm-up: CUDA context, kernels, arenas. On CUDA the whole scene once, so that per-shape
+    # autotuning (ONNX Runtime's cuDNN algorithm search) of every tile shape is not timed.
+    _fuse_seconds(method, *((pan, ms_lr) if device == "cuda" else (small_pan, small_ms)), tile)
     default_steps, by_steps = method.steps, {}
     for steps in sorted({1, 3, default_steps}):
         method.steps = steps  # the warmed-up runtime, sampling with this many DDIM steps

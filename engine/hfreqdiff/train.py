@@ -182,7 +182,8 @@ def train(cfg: dict, fresh: bool = False) -> dict:
     torch.manual_seed(cfg["seed"])
     t_load = time.time()
     pairs = load_training_pairs(cfg["train_scenes"], cfg.get("demo_seeds", []), cfg.get("demo_size", 256),
-                                jitter=cfg.get("degradation_jitter", []))
+                                jitter=cfg.get("degradation_jitter", []),
+                                extra_ratios=cfg.get("extra_ratios", []))
     log(f"{len(pairs)} training pairs in {time.time() - t_load:.1f}s: " + ", ".join(
         f"{p.name} {p.n_bands}b r{p.ratio} {p.x0.shape[1]}x{p.x0.shape[2]}" for p in pairs))
     log(f"target spread: {residual_stats(pairs)}")
