@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -24,6 +21,7 @@ from pathlib import Path
 
 from .datasets import demo_scene, list_scenes, load_scene, write_geotiffs
 from .evaluation import FR_KEYS, RR_KEYS, evaluate_methods, markdown_table
+from .machine import machine_summary
 from .methods import METHOD_NAMES
 from .pipeline import fuse_files
 
@@ -51,18 +49,6 @@ def training_scenes() -> list[str]:
 def held_out_scenes() -> list[str]:
     """The shared scenes the bundled HFreqDiff model was validated on and never trained on."""
     return list(_bundled_training_config().get("val_scenes", []))
-
-
-def machine_summary() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
 
 
 def speed_of(scene, methods: list[str], folder: Path) -> dict[str, float]:

@@ -25,3 +25,13 @@ def test_default_methods_are_the_classical_baselines_plus_the_bundled_model():
     methods = bench.default_methods()
     assert methods[:5] == ["exp", "brovey", "gsa", "mtf-glp-hpm", "bdsd-pc"]
     assert ("hfreqdiff" in methods) == (MODELS / "hfreqdiff.onnx").exists()
+
+
+def test_machine_summary_names_cpu_cores_and_the_gpu_that_worked():
+    import os
+
+    from padm_pansharpening.engine.machine import cpu_model, machine_summary
+
+    host = machine_summary()
+    assert host.startswith(cpu_model()) and f"{os.cpu_count()} cores" in host
+    assert machine_summary("NVIDIA H200") == f"NVIDIA H200 GPU ({host} host)"

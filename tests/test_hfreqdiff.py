@@ -290,6 +290,23 @@ def test_train_help():
     assert r.returncode == 0 and "--config" in r.stdout
 
 
+def test_model_card_names_the_device_extra_pairs_and_scenes_without_q2n():
+    from padm_pansharpening.engine.hfreqdiff.train import model_card
+
+    tiny = {"wv3_zpnn_example": {"SAM": 10.7, "ERGAS": 9.1, "PSNR": 21.2, "seconds": 1.0}}
+    report = {"default_steps": 1, "val_scenes": ["wv3_zpnn_example"], "baselines": {"gsa": tiny},
+              "quality_vs_steps": {"1": tiny}, "seed1": tiny, "parameters": 1000, "net": {}, "x0_scale": 2.0,
+              "train_scenes": ["wv3_hpf_geotiff"], "demo_seeds": [], "patch": 96, "batch": 32,
+              "steps_trained": 10, "train_minutes": 0.5, "machine": "some host", "devices": ["cuda"],
+              "threads": 8, "val_pad_lr": 16}
+    cfg = {"out_onnx": "m.onnx", "out_pt": "m.pt", "extra_ratios": [2], "degradation_jitter": [[1.0, 0.6]]}
+    card = model_card(report, cfg)
+    assert "trained on the GPU" in card and "no held-out scene is large enough for Q2n" in card
+    assert "ratio-2 pairs" in card and "MS x1 / PAN x0.6" in card
+    card_cpu = model_card({**report, "devices": ["cpu"]}, {"out_onnx": "m.onnx", "out_pt": "m.pt"})
+    assert "8 torch threads" in card_cpu and "ratio-2" not in card_cpu
+
+
 def test_training_device_and_prefetched_batches():
     from padm_pansharpening.engine.hfreqdiff.data import PatchSampler, TrainingPair
     from padm_pansharpening.engine.hfreqdiff.train import prefetched, training_device

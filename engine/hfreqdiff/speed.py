@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import DEFAULT_TILE
 from ..errors import PansharpenError
+from ..machine import cpu_model
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 MODEL_OF = {"onnx": "hfreqdiff.onnx", "torch": "hfreqdiff.pt"}
@@ -71,7 +72,7 @@ def measure(size: int, backend: str, device: str, tile: int = DEFAULT_TILE, ense
 def machine() -> dict:
     import os
 
-    info = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "python": platform.python_version()}
+    info = {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version()}
     try:
         import torch
 

@@ -250,7 +250,8 @@ def markdown(report: dict) -> str:
 def main(argv: Optional[list[str]] = None) -> int:
     import torch
 
-    from ..bench import machine_summary, training_scenes
+    from ..bench import training_scenes
+    from ..machine import machine_summary
     from ..datasets import list_scenes
 
     p = argparse.ArgumentParser(prog="python -m padm_pansharpening.engine.padm.bench_padm",

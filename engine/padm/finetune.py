@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import time
 import uuid
@@ -35,6 +34,7 @@ import numpy as np
 
 from ..errors import Cancelled, PansharpenError
 from ..hfreqdiff.full_resolution import spatial_distortion
+from ..machine import machine_summary
 from ..sensors import Sensor
 from .profile import DegradationProfile
 
@@ -432,7 +432,7 @@ def finetune_scene(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Senso
         t_ft = time.monotonic() - t_start - t_op
         card = {
             "format": CARD_FORMAT, "created": time.strftime("%Y-%m-%d %H:%M:%S"), "version": __version__,
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
+            "machine": f"{machine_summary()}, torch {torch.__version__}",
             "source": {**(source or {}), "sensor": sensor.name, "ratio": ratio,
                        "crop": f"{pan.shape[1]}x{pan.shape[0]}"},
             "fixed_mtf": cfg.fixed_mtf, "base_model": str(base_model), "config": asdict(cfg),
