@@ -367,6 +367,40 @@ def test_torch_model_is_chosen_where_only_torch_sees_the_gpu(monkeypatch, tmp_pa
     assert method._resolve_model(folder, "auto", "auto").name == "m.onnx"  # no .pt: ONNX as before
 
 
+def test_cuda_libraries_are_preloaded_only_when_onnx_runtime_may_use_cuda(monkeypatch, tmp_path):
+    """onnxruntime-gpu's preload_dlls runs before a CUDA session only; a failing preload or a CUDA
+    provider that cannot start leaves the CPU provider, and the provider that ran is reported."""
+    import types
+
+    from padm_pansharpening.engine.hfreqdiff import method
+
+    calls, asked = [], []
+
+    def preload():
+        calls.append(1)
+        raise OSError("libcudnn.so.9: cannot open shared object file")
+
+    class Session:  # CUDA asked for, not started: ONNX Runtime falls back to the CPU provider
+        def __init__(self, path, opts, providers):
+            asked.append(providers)
+
+        def get_providers(self):
+            return ["CPUExecutionProvider"]
+
+        def get_modelmeta(self):
+            return types.SimpleNamespace(custom_metadata_map={})
+
+    fake = types.SimpleNamespace(get_available_providers=lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"],
+                                 preload_dlls=preload, SessionOptions=lambda: types.SimpleNamespace(),
+                                 InferenceSession=Session)
+    monkeypatch.setitem(sys.modules, "onnxruntime", fake)
+    _, provider, _ = method.onnx_denoiser(tmp_path / "m.onnx", "auto")
+    assert calls == [1] and asked[-1][0] == "CUDAExecutionProvider"
+    assert provider == "onnxruntime:CPUExecutionProvider"
+    method.onnx_denoiser(tmp_path / "m.onnx", "cpu")
+    assert calls == [1] and asked[-1] == ["CPUExecutionProvider"]
+
+
 def test_compare_models_on_a_scene(onnx_path, tmp_path, capsys):
     from padm_pansharpening.engine.hfreqdiff.compare import main
 

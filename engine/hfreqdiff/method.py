@@ -56,6 +56,20 @@ def _feeds(x_t: np.ndarray, t: float, cond: dict) -> dict:
             "band_cond": cond["band"], "pan_cond": cond["pan"], "desc": cond["desc"]}
 
 
+def _preload_cuda_libraries(ort) -> None:
+    """Let onnxruntime-gpu find CUDA and cuDNN where pip put them (torch's or the nvidia-* wheels)
+    without LD_LIBRARY_PATH: its own preload_dlls (ORT >= 1.21). Best effort: if the libraries
+    cannot be loaded the session falls back to the CPU provider, and the provider that ran is
+    reported."""
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:
+        return
+    try:
+        preload()
+    except Exception:  # noqa: BLE001 - a failed preload only means no CUDA, reported as the provider
+        pass
+
+
 def onnx_denoiser(path: Path, device: str = "auto", threads: Optional[int] = None) -> tuple[Denoiser, str, dict]:
     """(denoiser, provider actually used, metadata) for an ONNX model file."""
     import onnxruntime as ort
@@ -63,6 +77,7 @@ def onnx_denoiser(path: Path, device: str = "auto", threads: Optional[int] = Non
     providers = ["CPUExecutionProvider"]
     if device in ("auto", "cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
         providers.insert(0, "CUDAExecutionProvider")
+        _preload_cuda_libraries(ort)
     elif device == "cuda":
         raise PansharpenError("Device 'cuda' asked for but ONNX Runtime has no CUDAExecutionProvider: "
                               "install onnxruntime-gpu or use --device cpu.")
