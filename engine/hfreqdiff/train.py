@@ -348,7 +348,7 @@ def _stage1_lines(report: dict) -> str:
     s1 = json.loads(report["init_training"]) if isinstance(report.get("init_training"), str) else {}
     done = (f"{s1['steps_trained']} steps, {s1['train_minutes']} min on Wald pairs of "
             f"{', '.join(s1.get('train_scenes', [])) or 'the scenes its card names'}" if s1 else "see its card")
-    return (f"- Stage 1: `{report['init_from']}` ({done}); this run (stage 2) starts from its EMA weights.\n")
+    return (f"- Stage 1: `{report['init_from']}` ({done}); this run continues from its EMA weights.\n")
 
 
 def _full_res_words(report: dict) -> str:
@@ -386,10 +386,11 @@ def model_card(report: dict, cfg: dict) -> str:
         for name, table in report["baselines"].items():
             per_scene[f"{scene} / {name}"] = table[scene]
         per_scene[f"{scene} / HFreqDiff ({d} steps)"] = report["quality_vs_steps"][d][scene]
-    steps_rows = {f"{s} steps": {**mean_metrics(t), "seconds": sum(v["seconds"] for v in t.values())}
+    means = {s: mean_metrics(t) for s, t in report["quality_vs_steps"].items()}
+    steps_rows = {f"{s} steps": {**means[s], "seconds": sum(v["seconds"] for v in t.values())}
                   for s, t in report["quality_vs_steps"].items()}
     steps_rows["(GSA)"] = mean_metrics(report["baselines"]["gsa"]) if "gsa" in report["baselines"] else {}
-    q2n = {s: mean_metrics(t)["Q2n"] for s, t in report["quality_vs_steps"].items() if "Q2n" in mean_metrics(t)}
+    q2n = {s: m["Q2n"] for s, m in means.items() if "Q2n" in m}
     best = (f"best mean Q2n at {max(q2n, key=q2n.get)} steps" if q2n
             else "no held-out scene is large enough for Q2n")
     return f"""# HFreqDiff model card
