@@ -65,6 +65,13 @@ def jittered_sensor(sensor: Sensor, n_bands: int, ms_scale: float, pan_scale: fl
     return replace(sensor, ms_gnyq=ms, pan_gnyq=float(np.clip(sensor.pan_gnyq * pan_scale, 0.05, 0.9)))
 
 
+def _cropped(scene, multiple: int) -> tuple[np.ndarray, np.ndarray]:
+    """The scene's (MS, PAN) cut so that the MS sides are multiples of ``multiple`` (the ratio it
+    will be degraded by), the PAN matching it at the scene's own ratio."""
+    h, w = (scene.ms_lr.shape[0] // multiple) * multiple, (scene.ms_lr.shape[1] // multiple) * multiple
+    return scene.ms_lr[:h, :w], scene.pan[: h * scene.ratio, : w * scene.ratio]
+
+
 def wald_pairs(scene_name: str, pan_modes: Iterable[str] = PAN_MODES,
                jitter: Iterable[Sequence[float]] = ()) -> list[TrainingPair]:
     """Reduced-resolution pairs of a real scene: target = the scene's MS. ``jitter``: extra pairs,
@@ -72,9 +79,7 @@ def wald_pairs(scene_name: str, pan_modes: Iterable[str] = PAN_MODES,
     conditioning always uses the nominal sensor, as inference does."""
     scene = load_scene(scene_name)
     r = scene.ratio
-    h, w = (scene.ms_lr.shape[0] // r) * r, (scene.ms_lr.shape[1] // r) * r
-    ms = scene.ms_lr[:h, :w]
-    pan = scene.pan[: h * r, : w * r]
+    ms, pan = _cropped(scene, r)
     pairs = []
     for mode in pan_modes:
         ms_lr, pan_lr = wald_degrade(ms, pan, scene.sensor, r, pan_mode=mode)
@@ -95,9 +100,7 @@ def cross_ratio_pairs(scene_name: str, ratio: int, pan_modes: Iterable[str] = PA
     r = scene.ratio
     if ratio == r:
         return []
-    h, w = (scene.ms_lr.shape[0] // ratio) * ratio, (scene.ms_lr.shape[1] // ratio) * ratio
-    ms = scene.ms_lr[:h, :w]
-    pan = scene.pan[: h * r, : w * r]
+    ms, pan = _cropped(scene, ratio)
     ms_lr = decimate(mtf_filter(ms, scene.sensor.gains(ms.shape[2]), ratio), ratio)
     pairs = []
     for mode in pan_modes:
