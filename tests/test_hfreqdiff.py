@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -121,9 +122,10 @@ def test_patch_sampler_shapes_and_band_subsets():
     from padm_pansharpening.engine.hfreqdiff.data import PatchSampler, TrainingPair
 
     rng = np.random.default_rng(0)
+    stats = np.stack([np.linspace(0, 1, 8), np.linspace(1, 2, 8)], 1).astype(np.float32)
     pair = TrainingPair("x", 4, rng.standard_normal((8, 3, 40, 44)).astype(np.float32),
                         rng.standard_normal((2, 40, 44)).astype(np.float32), np.linspace(0, 1, 8).astype(np.float32),
-                        rng.standard_normal((8, 40, 44)).astype(np.float32))
+                        rng.standard_normal((8, 40, 44)).astype(np.float32), stats)
     sampler = PatchSampler([pair], patch=16, batch=3, seed=1, subset_prob=1.0)
     counts = set()
     for _ in range(20):
@@ -133,6 +135,8 @@ def test_patch_sampler_shapes_and_band_subsets():
         assert b["x0"].shape == (3, n_b, 16, 16) and b["band"].shape == (3, n_b, 3, 16, 16)
         assert b["pan"].shape == (3, 2, 16, 16) and b["desc"].shape == (3, n_b)
         assert np.all(np.diff(b["desc"][0]) > 0)  # band order kept
+        assert b["band_stats"].shape == (3, n_b, 2)
+        np.testing.assert_allclose(b["band_stats"][0, :, 0], b["desc"][0], atol=1e-6)  # same bands as desc
     assert min(counts) >= 3 and len(counts) > 2
 
 
@@ -199,6 +203,79 @@ def test_tiles_equal_whole_scene(net, ratio):
                         (-halo, j0 * ratio - halo))
         tiles.append(t[halo:-halo, halo:-halo])
     np.testing.assert_allclose(np.concatenate(tiles, 1), whole, rtol=1e-5, atol=1e-3)
+
+
+# --- band statistics ---------------------------------------------------------------------------
+
+def test_detail_relation_follows_the_pan():
+    """A band that is a scaled copy of the PAN at MS resolution has detail correlation 1 and gain 1
+    (relative to the histogram-matching gain); a band of independent noise has neither."""
+    rng = np.random.default_rng(3)
+    pan, ms = _scene(4, 48, 40, 1, seed=3)
+    st0 = conditioning.fit_stats(pan, ms, 4, get_sensor("GeoEye1"))
+    from padm_pansharpening.engine.degradation import decimate, mtf_filter
+
+    pan_lr = decimate(mtf_filter(pan, st0.lp_gnyq, 4), 4)
+    ms = np.stack([3.0 * pan_lr + 40.0, 500 + 50 * rng.standard_normal(pan_lr.shape)], 2)
+    st = conditioning.fit_stats(pan, ms, 4, get_sensor("GeoEye1"))
+    np.testing.assert_allclose(st.band_stats[0], [1.0, 1.0], atol=1e-6)
+    assert abs(st.detail_corr[1]) < 0.15 and abs(st.detail_gain[1]) < 0.15
+    assert st.select(np.array([1])).band_stats.shape == (1, 2)
+    cond = conditioning.build_condition(pan, ms, 4, st)
+    assert cond["band_stats"].shape == (1, 2, 2) and cond["band_stats"].dtype == np.float32
+
+
+@pytest.fixture(scope="module")
+def stats_net(net):
+    """A band-statistics network initialised from ``net`` (train.initialised_from)."""
+    from padm_pansharpening.engine.hfreqdiff.network import build_network
+    from padm_pansharpening.engine.hfreqdiff.train import initialised_from
+
+    return initialised_from(build_network({**net.config, "band_stats": True}), net, Path("net.pt")).eval()
+
+
+def test_band_statistics_start_neutral_then_steer_the_output(net, stats_net):
+    from padm_pansharpening.engine.hfreqdiff.network import build_network
+    from padm_pansharpening.engine.hfreqdiff.train import initialised_from
+
+    pan, ms = _scene(4, 12, 10, 4, seed=2)
+    st = conditioning.fit_stats(pan, ms, 4, get_sensor("GeoEye1"))
+    plain = sample_tile(torch_denoiser_of(net), pan, ms, 4, st, 2, seed=0)
+    assert np.array_equal(plain, sample_tile(torch_denoiser_of(stats_net), pan, ms, 4, st, 2, seed=0))
+    steered = copy.deepcopy(stats_net)
+    with torch.no_grad():
+        for p in steered.embed.stats.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    out = sample_tile(torch_denoiser_of(steered), pan, ms, 4, st, 2, seed=0)
+    assert np.abs(out - plain).max() > 1e-2  # the statistics are used
+    with pytest.raises(ValueError):  # another architecture is refused
+        initialised_from(build_network({**net.config, "emb": 8, "band_stats": True}), net, Path("net.pt"))
+    with pytest.raises(ValueError):
+        steered(*[torch.zeros(s) for s in ((1, 2, 8, 8), (1,), (1, 2, 3, 8, 8), (1, 2, 8, 8), (1, 2))])
+
+
+def test_band_statistics_network_exports_to_onnx(stats_net, tmp_path):
+    """The ONNX model of a band-statistics network takes them as an extra input; ORT and torch
+    agree, through the method too."""
+    from padm_pansharpening.engine.hfreqdiff.export import export_onnx, model_metadata, onnx_parity
+    from padm_pansharpening.engine.hfreqdiff.method import onnx_denoiser
+
+    steered = copy.deepcopy(stats_net)
+    with torch.no_grad():
+        for p in steered.embed.stats.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    path = export_onnx(steered, tmp_path / "stats.onnx", model_metadata())
+    assert onnx_parity(steered, path, (2, 3, 12, 20)) < 1e-4
+    import onnxruntime as ort
+
+    assert "band_stats" in [i.name for i in ort.InferenceSession(str(path)).get_inputs()]
+    ort_fn, _, _ = onnx_denoiser(path, "cpu", threads=1)
+    pan, ms = _scene(2, 7, 9, 6)
+    st = conditioning.fit_stats(pan, ms, 2, get_sensor("Landsat7"))
+    a = sample_tile(ort_fn, pan, ms, 2, st, 2, seed=0, origin=(2, 6))
+    b = sample_tile(torch_denoiser_of(steered), pan, ms, 2, st, 2, seed=0, origin=(2, 6))
+    residual = b - conditioning.build_condition(pan, ms, 2, st)["ms_up"]
+    assert np.abs(a - b).max() / np.abs(residual).max() < 1e-4
 
 
 # --- ONNX ----------------------------------------------------------------------------------------
@@ -318,7 +395,7 @@ def test_training_device_and_prefetched_batches():
     rng = np.random.default_rng(0)
     pair = TrainingPair("x", 4, rng.standard_normal((4, 3, 32, 32)).astype(np.float32),
                         rng.standard_normal((2, 32, 32)).astype(np.float32), np.linspace(0, 1, 4).astype(np.float32),
-                        rng.standard_normal((4, 32, 32)).astype(np.float32))
+                        rng.standard_normal((4, 32, 32)).astype(np.float32), rng.random((4, 2)).astype(np.float32))
     direct = prefetched(PatchSampler([pair], 16, 2, seed=5).sample, 0)
     ahead = prefetched(PatchSampler([pair], 16, 2, seed=5).sample, 3)  # one producer thread: same order
     for _ in range(4):
@@ -389,6 +466,9 @@ def test_cuda_libraries_are_preloaded_only_when_onnx_runtime_may_use_cuda(monkey
 
         def get_modelmeta(self):
             return types.SimpleNamespace(custom_metadata_map={})
+
+        def get_inputs(self):
+            return []
 
     fake = types.SimpleNamespace(get_available_providers=lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"],
                                  preload_dlls=preload, SessionOptions=lambda: types.SimpleNamespace(),

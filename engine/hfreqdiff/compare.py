@@ -22,13 +22,13 @@ CLASSICAL = ("gsa", "mtf-glp-hpm", "bdsd-pc")
 
 
 def compare(models: Sequence[Path], scenes: Sequence[str], classical: Sequence[str] = CLASSICAL,
-            threads: Optional[int] = None, ensemble: Optional[str] = None) -> dict:
+            threads: Optional[int] = None, ensemble: Optional[str] = None, seed: int = 0) -> dict:
     from ..datasets import load_scene
     from .method import HFreqDiffMethod
 
     hfd = []
     for path in models:  # one runtime session per model for all scenes (fit() takes each scene's statistics)
-        m = HFreqDiffMethod(model=path, threads=threads, ensemble=ensemble)
+        m = HFreqDiffMethod(model=path, threads=threads, ensemble=ensemble, seed=seed)
         m.name = path.stem  # instance label: the tables key methods by name
         hfd.append(m)
     out = {}
@@ -55,6 +55,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--classical", default=",".join(CLASSICAL))
     ap.add_argument("--threads", type=int)
     ap.add_argument("--ensemble", choices=("flips", "none"))
+    ap.add_argument("--seed", type=int, default=0, help="sampling seed (the bench uses 0)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     from ..bench import held_out_scenes
@@ -66,7 +67,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     try:
         table = compare(args.models, scenes, [c for c in args.classical.split(",") if c], args.threads,
-                        args.ensemble)
+                        args.ensemble, args.seed)
     except PansharpenError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -20,6 +20,7 @@ from ..sensors import Sensor
 X0_SCALE = 2.0  # residual / band scale is ~0.3-2 on real scenes: x0 gets roughly unit spread
 PAN_COND_CHANNELS = 2  # PAN, PAN high-pass (normalised)
 BAND_COND_CHANNELS = 3  # MS_up_b, matched PAN detail (additive, GLP-like), HPM-like detail
+BAND_STATS = 2  # per-band scene statistics (SceneStats.band_stats): detail correlation and gain
 
 
 @dataclass
@@ -32,6 +33,15 @@ class SceneStats:
     match_offset: np.ndarray  # (B,) mean(MS_b) - gain_b * mean(PAN)
     descriptors: np.ndarray  # (B,) normalised centre wavelengths (Sensor.descriptors)
     lp_gnyq: float  # MTF Nyquist gain used for the PAN low-pass (mean of the MS gains)
+    # How the band's detail follows the PAN's one scale down (MS vs PAN low-passed onto the MS
+    # grid, both high-passed there): the scene's own evidence for how much PAN detail to inject.
+    detail_corr: np.ndarray  # (B,) correlation of the two high-passes
+    detail_gain: np.ndarray  # (B,) regression gain of the band's high-pass on the PAN's / match_gain
+
+    @property
+    def band_stats(self) -> np.ndarray:
+        """(B, BAND_STATS) network input: detail correlation and detail gain (clipped to -1..2)."""
+        return np.stack([np.clip(self.detail_corr, -1.0, 1.0), np.clip(self.detail_gain, -1.0, 2.0)], 1)
 
     def to_dict(self) -> dict:
         return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}
@@ -39,7 +49,8 @@ class SceneStats:
     def select(self, bands: np.ndarray) -> "SceneStats":
         """Statistics of a subset of bands (training augmentation)."""
         return SceneStats(self.ms_centre[bands], self.ms_scale[bands], self.pan_centre, self.pan_scale,
-                          self.match_gain[bands], self.match_offset[bands], self.descriptors[bands], self.lp_gnyq)
+                          self.match_gain[bands], self.match_offset[bands], self.descriptors[bands], self.lp_gnyq,
+                          self.detail_corr[bands], self.detail_gain[bands])
 
 
 def _robust(values: np.ndarray) -> tuple[float, float]:
@@ -54,6 +65,31 @@ def pan_lowpass(pan: np.ndarray, ratio: int, gnyq: float) -> np.ndarray:
     return upsample_ms(decimate(mtf_filter(pan, gnyq, ratio), ratio), ratio)
 
 
+def _high_pass(x: np.ndarray, gnyq, ratio: int) -> np.ndarray:
+    """x minus its MTF low-pass at 1/ratio brought back (x (H, W, B), sides multiples of ratio)."""
+    return x - upsample_ms(decimate(mtf_filter(x, gnyq, ratio), ratio), ratio)
+
+
+def detail_relation(pan_lr: np.ndarray, ms_lr: np.ndarray, ratio: int, ms_gnyq, pan_gnyq: float,
+                    match_gain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(correlation, gain / match_gain) per band between the high-passes of the MS and of the PAN
+    at MS resolution: Wald's scale invariance applied to the injection gain, as in context-based
+    (regression-gain) GLP. ``pan_lr`` (h, w) and ``ms_lr`` (h, w, B) share the MS grid."""
+    h, w = (ms_lr.shape[0] // ratio) * ratio, (ms_lr.shape[1] // ratio) * ratio
+    n_bands = ms_lr.shape[2]
+    if min(h, w) < 2 * ratio:  # too small to say: a neutral relation
+        return np.ones(n_bands), np.ones(n_bands)
+    ms_hp = _high_pass(ms_lr[:h, :w], ms_gnyq, ratio).reshape(-1, n_bands)
+    pan_hp = _high_pass(pan_lr[:h, :w, None], pan_gnyq, ratio).reshape(-1)
+    ms_hp = ms_hp - ms_hp.mean(0)
+    pan_hp = pan_hp - pan_hp.mean()
+    pan_var = max(float(pan_hp @ pan_hp), 1e-12)
+    cov = pan_hp @ ms_hp
+    corr = cov / np.sqrt(pan_var * np.maximum((ms_hp * ms_hp).sum(0), 1e-12))
+    gain = cov / pan_var / np.maximum(match_gain, 1e-12)
+    return corr, gain
+
+
 def fit_stats(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor) -> SceneStats:
     """Scene-wide statistics from (a sample of) the scene: PAN (H, W), MS (H/r, W/r, B)."""
     pan = np.asarray(pan, np.float64)
@@ -66,15 +102,18 @@ def fit_stats(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor) ->
     pan_lr_std = max(float(pan_lr.std()), 1e-6)
     gain = ms_lr.reshape(-1, n_bands).std(0) / pan_lr_std
     offset = ms_lr.reshape(-1, n_bands).mean(0) - gain * float(pan.mean())
+    h, w = min(pan_lr.shape[0], ms_lr.shape[0]), min(pan_lr.shape[1], ms_lr.shape[1])
+    corr, det_gain = detail_relation(pan_lr[:h, :w], ms_lr[:h, :w], ratio, sensor.gains(n_bands), lp_gnyq, gain)
     return SceneStats(np.array(centre), np.array(scale), pan_centre, pan_scale, gain, offset,
-                      np.array(sensor.descriptors(n_bands), np.float64), lp_gnyq)
+                      np.array(sensor.descriptors(n_bands), np.float64), lp_gnyq, corr, det_gain)
 
 
 def build_condition(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, stats: SceneStats) -> dict:
     """Network conditioning for one image or tile.
 
     Returns a dict: ``band`` (1, B, 3, H, W) float32, ``pan`` (1, 2, H, W) float32,
-    ``desc`` (1, B) float32 and ``ms_up`` (H, W, B) float64 DN (for the reconstruction).
+    ``desc`` (1, B) float32, ``band_stats`` (1, B, BAND_STATS) float32 and ``ms_up`` (H, W, B)
+    float64 DN (for the reconstruction).
     """
     pan = np.asarray(pan, np.float64)
     ms_up = upsample_ms(np.asarray(ms_lr, np.float64), ratio)
@@ -91,7 +130,8 @@ def build_condition(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, stats: Scene
     band = np.transpose(band, (3, 0, 1, 2))[None]  # (1, B, 3, H, W)
     pan_c = np.stack([(pan - stats.pan_centre) / stats.pan_scale, pan_hp / stats.pan_scale])[None]
     return {"band": band.astype(np.float32), "pan": pan_c.astype(np.float32),
-            "desc": stats.descriptors[None].astype(np.float32), "ms_up": ms_up}
+            "desc": stats.descriptors[None].astype(np.float32),
+            "band_stats": stats.band_stats[None].astype(np.float32), "ms_up": ms_up}
 
 
 def residual_target(hrms: np.ndarray, ms_up: np.ndarray, stats: SceneStats) -> np.ndarray:

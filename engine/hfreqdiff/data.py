@@ -30,6 +30,7 @@ class TrainingPair:
     pan: np.ndarray  # (2, H, W) float32
     desc: np.ndarray  # (B,) float32
     x0: np.ndarray  # (B, H, W) float32 target residual
+    band_stats: np.ndarray  # (B, BAND_STATS) float32 scene statistics of the input pair
 
     @property
     def n_bands(self) -> int:
@@ -46,7 +47,7 @@ def condition_padded(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, stats: Scen
     q = p * ratio
     h, w = pan.shape
     return {"band": cond["band"][..., q:q + h, q:q + w], "pan": cond["pan"][..., q:q + h, q:q + w],
-            "desc": cond["desc"], "ms_up": cond["ms_up"][q:q + h, q:q + w]}
+            "desc": cond["desc"], "band_stats": cond["band_stats"], "ms_up": cond["ms_up"][q:q + h, q:q + w]}
 
 
 def make_pair(name: str, pan: np.ndarray, ms_lr: np.ndarray, hrms: np.ndarray, ratio: int,
@@ -55,7 +56,7 @@ def make_pair(name: str, pan: np.ndarray, ms_lr: np.ndarray, hrms: np.ndarray, r
     stats = fit_stats(pan, ms_lr, ratio, sensor)
     cond = condition_padded(pan, ms_lr, ratio, stats)
     x0 = residual_target(hrms, cond["ms_up"], stats)
-    return TrainingPair(name, ratio, cond["band"][0], cond["pan"][0], cond["desc"][0], x0[0])
+    return TrainingPair(name, ratio, cond["band"][0], cond["pan"][0], cond["desc"][0], x0[0], cond["band_stats"][0])
 
 
 def jittered_sensor(sensor: Sensor, n_bands: int, ms_scale: float, pan_scale: float) -> Sensor:
@@ -155,12 +156,13 @@ class PatchSampler:
         return np.sort(self.rng.choice(n, k, replace=False))
 
     def sample(self) -> dict[str, np.ndarray]:
-        """Batch dict: x0 (N, B, P, P), band (N, B, 3, P, P), pan (N, 2, P, P), desc (N, B)."""
+        """Batch dict: x0 (N, B, P, P), band (N, B, 3, P, P), pan (N, 2, P, P), desc (N, B),
+        band_stats (N, B, BAND_STATS)."""
         pair = self.pairs[self.rng.choice(len(self.pairs), p=self.weights)]
         bands = self._bands(pair.n_bands)
         _, h, w = pair.x0.shape
         r, p = pair.ratio, self.patch
-        out: dict[str, list] = {"x0": [], "band": [], "pan": [], "desc": []}
+        out: dict[str, list] = {"x0": [], "band": [], "pan": [], "desc": [], "band_stats": []}
         for _ in range(self.batch):
             i = int(self.rng.integers(0, (h - p) // r + 1)) * r
             j = int(self.rng.integers(0, (w - p) // r + 1)) * r
@@ -176,6 +178,7 @@ class PatchSampler:
                     a = a[..., ::-1]
                 out[n_].append(np.ascontiguousarray(a))
             out["desc"].append(pair.desc[bands])
+            out["band_stats"].append(pair.band_stats[bands])
         return {k: np.stack(v).astype(np.float32) for k, v in out.items()}
 
 

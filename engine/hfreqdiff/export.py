@@ -16,8 +16,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..tiling import DEFAULT_TILE
-from .conditioning import BAND_COND_CHANNELS, PAN_COND_CHANNELS, X0_SCALE
-from .method import DEFAULT_STEPS, INPUT_NAMES, load_torch_model, tile_halo
+from .conditioning import BAND_COND_CHANNELS, BAND_STATS, PAN_COND_CHANNELS, X0_SCALE
+from .method import DEFAULT_STEPS, STATS_INPUT, input_names, load_torch_model, tile_halo
 
 OPSET = 17
 FORMAT = "hfreqdiff-v1"
@@ -35,7 +35,8 @@ def model_metadata(extra: Optional[dict] = None) -> dict[str, str]:
         "bands": "3-8",
         "ratios": "2,4",
         "inputs": "x_t (N,B,H,W); t (N,); band_cond (N,B,%d,H,W); pan_cond (N,%d,H,W); desc (N,B); "
-                  "H, W multiples of 4" % (BAND_COND_CHANNELS, PAN_COND_CHANNELS),
+                  "[band_stats (N,B,%d): detail correlation and gain, models built with them]; "
+                  "H, W multiples of 4" % (BAND_COND_CHANNELS, PAN_COND_CHANNELS, BAND_STATS),
         "output": "x0 (N,B,H,W)",
         "normalisation": "per scene (engine.hfreqdiff.conditioning.fit_stats): MS band b and PAN as "
                          "(DN - median) / ((p98 - p2) / 4); x0 = (HRMS - MS_up) / scale_b * x0_scale",
@@ -65,15 +66,19 @@ def export_onnx(net, path: Path, meta: dict[str, str], check: bool = True) -> Pa
 
     net = net.eval().cpu()
     n, b, h, w = 1, 4, 16, 16
+    names = input_names(net.uses_band_stats)
     args = (torch.randn(n, b, h, w), torch.rand(n), torch.randn(n, b, BAND_COND_CHANNELS, h, w),
             torch.randn(n, PAN_COND_CHANNELS, h, w), torch.rand(n, b))
+    if net.uses_band_stats:
+        args = args + (torch.rand(n, b, BAND_STATS),)
     dyn = {"x_t": {0: "n", 1: "b", 2: "h", 3: "w"}, "t": {0: "n"},
            "band_cond": {0: "n", 1: "b", 3: "h", 4: "w"}, "pan_cond": {0: "n", 2: "h", 3: "w"},
-           "desc": {0: "n", 1: "b"}, "x0": {0: "n", 1: "b", 2: "h", 3: "w"}}
+           "desc": {0: "n", 1: "b"}, STATS_INPUT: {0: "n", 1: "b"}, "x0": {0: "n", 1: "b", 2: "h", 3: "w"}}
+    dyn = {k: v for k, v in dyn.items() if k in names or k == "x0"}
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, args, buf, dynamo=False, opset_version=OPSET, input_names=list(INPUT_NAMES),
+        torch.onnx.export(net, args, buf, dynamo=False, opset_version=OPSET, input_names=list(names),
                           output_names=["x0"], dynamic_axes=dyn)
     model = onnx.load_from_string(buf.getvalue())
     onnx.helper.set_model_props(model, meta)
@@ -98,12 +103,14 @@ def onnx_parity(net, path: Path, shape: tuple[int, int, int, int] = (1, 5, 28, 3
     n, b, h, w = shape
     feeds = {"x_t": rng.standard_normal((n, b, h, w)), "t": rng.random(n),
              "band_cond": rng.standard_normal((n, b, BAND_COND_CHANNELS, h, w)),
-             "pan_cond": rng.standard_normal((n, PAN_COND_CHANNELS, h, w)), "desc": rng.random((n, b))}
-    feeds = {k: v.astype(np.float32) for k, v in feeds.items()}
+             "pan_cond": rng.standard_normal((n, PAN_COND_CHANNELS, h, w)), "desc": rng.random((n, b)),
+             STATS_INPUT: rng.uniform(-1.0, 2.0, (n, b, BAND_STATS))}
+    names = input_names(net.uses_band_stats)
+    feeds = {k: v.astype(np.float32) for k, v in feeds.items() if k in names}
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     out = sess.run(None, feeds)[0]
     with torch.no_grad():
-        ref = net(*[torch.from_numpy(feeds[k]) for k in INPUT_NAMES]).numpy()
+        ref = net(*[torch.from_numpy(feeds[k]) for k in names]).numpy()
     return float(np.abs(out - ref).max() / max(np.abs(ref).max(), 1e-12))
 
 

@@ -63,7 +63,7 @@ def spatial_distortion(crops: dict):
 class FullResolutionTerm:
     """The stage-2 losses on full-resolution crops of real training scenes."""
 
-    def __init__(self, cfg: FullResolutionConfig, held_out: set[str], seed: int):
+    def __init__(self, cfg: FullResolutionConfig, held_out: set[str], seed: int, device: str = "cpu"):
         from ..datasets import load_scene
         from ..padm.finetune import FullScale
         from ..padm.mutual import initial_profile
@@ -82,7 +82,7 @@ class FullResolutionTerm:
             h, w = (s.ms_lr.shape[0] // r) * r, (s.ms_lr.shape[1] // r) * r
             ms, pan = s.ms_lr[:h, :w], s.pan[:h * r, :w * r]
             self.scenes.append(FullScale(pan, ms, r, s.sensor, initial_profile(pan, ms, r, s.sensor), cfg.patch,
-                                         seed + 1 + i))
+                                         seed + 1 + i).to(device))
 
     def losses(self, net) -> dict:
         """{consistency, spectral, spatial, total} on one random batch of crops (tensors)."""

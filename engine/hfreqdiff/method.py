@@ -25,6 +25,7 @@ GRID = 4  # the network works on a grid of 4 PAN pixels (two stride-2 levels)
 NET_RADIUS = 64  # receptive-field radius of the network in PAN pixels, worst grid phase (a test measures it)
 MTF_RADIUS = 20  # 41-tap MTF kernels
 INPUT_NAMES = ("x_t", "t", "band_cond", "pan_cond", "desc")
+STATS_INPUT = "band_stats"  # extra input of the models built with band statistics
 
 
 def upsample_radius(ratio: int) -> int:
@@ -50,10 +51,17 @@ def tile_halo(ratio: int) -> int:
 
 # --- denoiser backends -----------------------------------------------------------------------
 
-def _feeds(x_t: np.ndarray, t: float, cond: dict) -> dict:
+def input_names(uses_band_stats: bool) -> tuple[str, ...]:
+    return INPUT_NAMES + ((STATS_INPUT,) if uses_band_stats else ())
+
+
+def _feeds(x_t: np.ndarray, t: float, cond: dict, uses_band_stats: bool = False) -> dict:
     n = x_t.shape[0]
-    return {"x_t": np.ascontiguousarray(x_t, np.float32), "t": np.full((n,), t, np.float32),
-            "band_cond": cond["band"], "pan_cond": cond["pan"], "desc": cond["desc"]}
+    feeds = {"x_t": np.ascontiguousarray(x_t, np.float32), "t": np.full((n,), t, np.float32),
+             "band_cond": cond["band"], "pan_cond": cond["pan"], "desc": cond["desc"]}
+    if uses_band_stats:
+        feeds[STATS_INPUT] = cond["band_stats"]
+    return feeds
 
 
 def _preload_cuda_libraries(ort) -> None:
@@ -92,9 +100,10 @@ def onnx_denoiser(path: Path, device: str = "auto", threads: Optional[int] = Non
     except Exception as exc:  # onnxruntime raises its own exception types
         raise PansharpenError(f"Cannot load the model {path}: {exc}; check the file or pick another model.") from exc
     meta = dict(sess.get_modelmeta().custom_metadata_map)
+    uses_stats = STATS_INPUT in {i.name for i in sess.get_inputs()}
 
     def denoise(x_t: np.ndarray, t: float, cond: dict) -> np.ndarray:
-        return sess.run(None, _feeds(x_t, t, cond))[0]
+        return sess.run(None, _feeds(x_t, t, cond, uses_stats))[0]
 
     return denoise, "onnxruntime:" + sess.get_providers()[0], meta
 
@@ -117,10 +126,12 @@ def load_torch_model(path: Path, device: str = "cpu"):
 def torch_denoiser_of(net, device: str = "cpu") -> Denoiser:
     import torch
 
+    names = input_names(getattr(net, "uses_band_stats", False))
+
     def denoise(x_t: np.ndarray, t: float, cond: dict) -> np.ndarray:
         with torch.no_grad():
-            feeds = _feeds(x_t, t, cond)
-            args = [torch.from_numpy(np.ascontiguousarray(feeds[k])).to(device) for k in INPUT_NAMES]
+            feeds = _feeds(x_t, t, cond, len(names) > len(INPUT_NAMES))
+            args = [torch.from_numpy(np.ascontiguousarray(feeds[k])).to(device) for k in names]
             return net(*args).float().cpu().numpy()
 
     return denoise
@@ -222,7 +233,8 @@ def sample_tile(denoiser: Denoiser, pan: np.ndarray, ms_lr: np.ndarray, ratio: i
     band = np.pad(cond["band"], ((0, 0), (0, 0), (0, 0)) + sp, mode="edge")
     pan_c = np.pad(cond["pan"], ((0, 0), (0, 0)) + sp, mode="edge")
     noise = tile_noise(seed, ms_lr.shape[2], band.shape[-2:], (origin[0] - top, origin[1] - left))
-    x0 = ddim_sample(denoiser, noise, {"band": band, "pan": pan_c, "desc": cond["desc"]}, steps, callback)
+    x0 = ddim_sample(denoiser, noise, {"band": band, "pan": pan_c, "desc": cond["desc"],
+                                       "band_stats": cond["band_stats"]}, steps, callback)
     return reconstruct(x0[..., top:top + h, left:left + w], cond["ms_up"], stats)
 
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .conditioning import BAND_COND_CHANNELS, PAN_COND_CHANNELS
+from .conditioning import BAND_COND_CHANNELS, BAND_STATS, PAN_COND_CHANNELS
 
 MULTIPLE = 4  # two stride-2 levels
 
@@ -45,19 +45,30 @@ def _per_band(x: torch.Tensor, n_bands: torch.Tensor | int) -> torch.Tensor:
 
 
 class Embedding(nn.Module):
-    """Embedding of (timestep t in [0, 1], band descriptor in [0, 1]) for each band stream."""
+    """Embedding of (timestep t in [0, 1], band descriptor in [0, 1]) for each band stream, and of
+    the band's scene statistics (``n_stats`` > 0: SceneStats.band_stats, through a zero-initialised
+    layer so a model trained without them starts unchanged)."""
 
-    def __init__(self, dim: int, n_freq: int = 8):
+    def __init__(self, dim: int, n_freq: int = 8, n_stats: int = 0, n_stat_freq: int = 4):
         super().__init__()
         self.register_buffer("t_freq", torch.exp(torch.linspace(0.0, math.log(1000.0), n_freq)))
         self.register_buffer("d_freq", math.pi * torch.arange(1, n_freq + 1, dtype=torch.float32))
         self.mlp = nn.Sequential(nn.Linear(4 * n_freq + 2, dim), nn.SiLU(), nn.Linear(dim, dim))
+        self.n_stats = n_stats
+        if n_stats:
+            self.register_buffer("s_freq", math.pi / 2 * torch.arange(1, n_stat_freq + 1, dtype=torch.float32))
+            self.stats = _zero(nn.Linear(n_stats * (2 * n_stat_freq + 1), dim))
 
-    def forward(self, t: torch.Tensor, desc: torch.Tensor) -> torch.Tensor:
+    def forward(self, t: torch.Tensor, desc: torch.Tensor, stats: torch.Tensor | None = None) -> torch.Tensor:
         tt = (t[:, None] + 0.0 * desc).reshape(-1, 1)  # (N*B, 1)
         d = desc.reshape(-1, 1)
         ft, fd = tt * self.t_freq, d * self.d_freq
-        return self.mlp(torch.cat([ft.sin(), ft.cos(), fd.sin(), fd.cos(), tt, d], 1))
+        h = self.mlp[0](torch.cat([ft.sin(), ft.cos(), fd.sin(), fd.cos(), tt, d], 1))
+        if self.n_stats:
+            s = stats.reshape(-1, self.n_stats, 1)
+            fs = s * self.s_freq  # (N*B, K, F)
+            h = h + self.stats(torch.cat([s, fs.sin(), fs.cos()], 2).reshape(s.shape[0], -1))
+        return self.mlp[2](self.mlp[1](h))
 
 
 class ResBlock(nn.Module):
@@ -167,18 +178,22 @@ class Branch(nn.Module):
 
 
 class HFreqDiffNet(nn.Module):
-    """x0 = net(x_t, t, band_cond, pan_cond, desc).
+    """x0 = net(x_t, t, band_cond, pan_cond, desc[, band_stats]).
 
     Shapes: x_t (N, B, H, W); t (N,); band_cond (N, B, 3, H, W); pan_cond (N, 2, H, W);
-    desc (N, B). Output (N, B, H, W). B may vary between calls (3 to 8 in training).
+    desc (N, B); band_stats (N, B, BAND_STATS), only for a network built with ``band_stats``.
+    Output (N, B, H, W). B may vary between calls (3 to 8 in training).
     """
 
     def __init__(self, channels: tuple[int, int, int] = (16, 32, 64),
-                 cond_channels: tuple[int, int, int] = (16, 24, 32), emb: int = 64):
+                 cond_channels: tuple[int, int, int] = (16, 24, 32), emb: int = 64, band_stats: bool = False):
         super().__init__()
         c0, c1, c2 = channels
         self.config = {"channels": list(channels), "cond_channels": list(cond_channels), "emb": emb}
-        self.embed = Embedding(emb)
+        if band_stats:  # absent from the config of a model without them (older files stay equal)
+            self.config["band_stats"] = True
+        self.uses_band_stats = bool(band_stats)
+        self.embed = Embedding(emb, n_stats=BAND_STATS if band_stats else 0)
         self.pan_branch = Branch(PAN_COND_CHANNELS, cond_channels)
         self.ms_branch = Branch(BAND_COND_CHANNELS, cond_channels)
         self.inp = _conv(1 + BAND_COND_CHANNELS + PAN_COND_CHANNELS, c0)
@@ -200,9 +215,11 @@ class HFreqDiffNet(nn.Module):
             self.skip.bias.zero_()
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, band_cond: torch.Tensor,
-                pan_cond: torch.Tensor, desc: torch.Tensor) -> torch.Tensor:
+                pan_cond: torch.Tensor, desc: torch.Tensor, band_stats: torch.Tensor | None = None) -> torch.Tensor:
         n, b, h, w = x_t.shape
-        e = self.embed(t, desc)
+        if self.uses_band_stats and band_stats is None:
+            raise ValueError("this network needs the band statistics (band_stats)")
+        e = self.embed(t, desc, band_stats)
         bc = band_cond.reshape(-1, BAND_COND_CHANNELS, h, w)  # (N*B, 3, H, W)
         p = self.pan_branch(pan_cond)
         m = self.ms_branch(bc)
@@ -220,7 +237,7 @@ class HFreqDiffNet(nn.Module):
 def build_network(config: dict | None = None) -> HFreqDiffNet:
     cfg = config or {}
     return HFreqDiffNet(tuple(cfg.get("channels", (16, 32, 64))), tuple(cfg.get("cond_channels", (16, 24, 32))),
-                        int(cfg.get("emb", 64)))
+                        int(cfg.get("emb", 64)), bool(cfg.get("band_stats", False)))
 
 
 def count_parameters(net: nn.Module) -> int:

@@ -9,7 +9,7 @@ network is validated (quality vs DDIM steps, and the classical baselines), saved
 exported to ``out_onnx`` and a model card is written.
 
 ``"device"``: cpu (default), cuda or auto; on a GPU, ``"prefetch"`` batches are made ahead in a
-background thread. Stage 2 (``"full_resolution"``) trains on the CPU only.
+background thread (stage 2, ``"full_resolution"``, included).
 """
 
 from __future__ import annotations
@@ -108,7 +108,8 @@ def _lr(cfg: dict, step: int, frac: float) -> float:
 
 def x0_loss(net, batch: dict):
     """The training objective: L1 of the x0 prediction at a uniform random time (also used by the
-    PADM scene fine-tuning, engine.padm.finetune). ``batch``: tensors x0, band, pan, desc."""
+    PADM scene fine-tuning, engine.padm.finetune). ``batch``: tensors x0, band, pan, desc and
+    band_stats (used by networks built with them)."""
     import torch
 
     from .diffusion import q_sample
@@ -116,8 +117,21 @@ def x0_loss(net, batch: dict):
     x0 = batch["x0"]
     t = torch.rand(x0.shape[0], device=x0.device)
     x_t = q_sample(x0, torch.randn_like(x0), t[:, None, None, None])
-    pred = net(x_t, t, batch["band"], batch["pan"], batch["desc"])
+    pred = net(x_t, t, batch["band"], batch["pan"], batch["desc"], batch.get("band_stats"))
     return (pred - x0).abs().mean()
+
+
+def initialised_from(net, loaded, init: Path):
+    """``net`` with the weights of the trained network ``loaded``. The two must have the same
+    architecture, except that ``net`` may add the band statistics (their layer starts at zero, so
+    the result computes what ``loaded`` did)."""
+    base = {k: v for k, v in net.config.items() if k != "band_stats"}
+    if loaded.config != net.config and not (loaded.config == base and net.uses_band_stats):
+        raise ValueError(f"init_from {init} has the network {loaded.config}, the config says {net.config}")
+    missing, unexpected = net.load_state_dict(loaded.state_dict(), strict=False)
+    if unexpected or any(not (k.startswith("embed.stats.") or k == "embed.s_freq") for k in missing):
+        raise ValueError(f"init_from {init}: weights do not match ({missing + unexpected})")
+    return net
 
 
 def training_device(name: str) -> str:
@@ -188,9 +202,7 @@ def train(cfg: dict, fresh: bool = False) -> dict:
     sampler = PatchSampler(pairs, cfg["patch"], cfg["batch"], seed=cfg["seed"])
     val_data = [rr_inputs(n) for n in cfg["val_scenes"]]
     fr_cfg = FullResolutionConfig.from_dict(cfg["full_resolution"]) if cfg.get("full_resolution") else None
-    if fr_cfg and dev != "cpu":
-        raise ValueError("the full-resolution term (stage 2) trains on the CPU only: set device to cpu")
-    full_res = FullResolutionTerm(fr_cfg, set(cfg["val_scenes"]), cfg["seed"]) if fr_cfg else None
+    full_res = FullResolutionTerm(fr_cfg, set(cfg["val_scenes"]), cfg["seed"], dev) if fr_cfg else None
     if full_res:
         log(f"full-resolution term on {', '.join(fr_cfg.scenes)}: {fr_cfg}")
 
@@ -200,9 +212,7 @@ def train(cfg: dict, fresh: bool = False) -> dict:
         if not init.exists():
             raise FileNotFoundError(f"init_from {init} does not exist: run the stage-1 config first")
         loaded, init_meta = load_torch_model(init)
-        if loaded.config != net.config:
-            raise ValueError(f"init_from {init} has the network {loaded.config}, the config says {net.config}")
-        net = loaded.train()
+        net = initialised_from(net, loaded, init).train()
     net = net.to(dev)
     ema = copy.deepcopy(net).eval()
     for p in ema.parameters():

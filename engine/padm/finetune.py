@@ -126,6 +126,7 @@ class FullScale:
         self.band = torch.from_numpy(np.ascontiguousarray(cond["band"]))
         self.pan_c = torch.from_numpy(np.ascontiguousarray(cond["pan"]))
         self.desc = torch.from_numpy(np.ascontiguousarray(cond["desc"]))
+        self.band_stats = torch.from_numpy(np.ascontiguousarray(cond["band_stats"]))
         self.ms_up = torch.tensor(np.moveaxis(cond["ms_up"], 2, 0)[None], dtype=torch.float32)
         self.scale = torch.tensor(stats.ms_scale / X0_SCALE, dtype=torch.float32).reshape(1, -1, 1, 1)
         self.ms = torch.tensor(np.moveaxis(ms_lr, 2, 0)[None], dtype=torch.float32)
@@ -147,6 +148,13 @@ class FullScale:
         self.step = step
         self.rng = np.random.default_rng(seed)
 
+    def to(self, device) -> "FullScale":
+        """Move the scene's tensors and the operator to a torch device (stage-2 training on a GPU)."""
+        for name in ("band", "pan_c", "desc", "band_stats", "ms_up", "scale", "ms", "ms_std", "pan", "pan_low"):
+            setattr(self, name, getattr(self, name).to(device))
+        self.D = self.D.to(device)
+        return self
+
     def corners(self, n: int) -> list[tuple[int, int]]:
         h, w = self.pan.shape[-2:]
         ys = self.rng.integers(0, (h - self.patch) // self.step + 1, n) * self.step
@@ -162,8 +170,8 @@ class FullScale:
         pan_c = torch.cat([self.pan_c[..., a, b] for a, b in sl])
         ms_up = torch.cat([self.ms_up[..., a, b] for a, b in sl])
         n, nb = band.shape[:2]
-        x_t = torch.randn(n, nb, p, p)
-        x0 = net(x_t, torch.ones(n), band, pan_c, self.desc.expand(n, -1))
+        x_t = torch.randn(n, nb, p, p, device=band.device)
+        x0 = net(x_t, torch.ones(n, device=band.device), band, pan_c, self.desc.expand(n, -1), self.band_stats.expand(n, -1, -1))
         return {"fused": ms_up + x0 * self.scale, "ms_up": ms_up,
                 "lr": torch.cat([self.ms[..., y // r:(y + p) // r, x // r:(x + p) // r] for y, x in corners]),
                 "pan": torch.cat([self.pan[..., a, b] for a, b in sl]),
