@@ -72,8 +72,9 @@ def test_full_resolution_term_has_finite_losses_and_gradients(shared_data):
 
 
 def test_stage2_training_starts_from_the_stage1_model(shared_data, tmp_path):
-    """A few stage-2 steps from a saved model: the run loads its weights, trains with the full-resolution
-    term, and writes a model whose metadata records stage 1."""
+    """A few stage-2 steps from a saved model, adding the band statistics: the run loads its weights,
+    trains with the full-resolution term, and writes a model whose metadata and card record the runs
+    it continues."""
     from padm_pansharpening.engine.hfreqdiff.export import model_metadata, save_torch
     from padm_pansharpening.engine.hfreqdiff.method import load_torch_model
     from padm_pansharpening.engine.hfreqdiff.network import build_network
@@ -81,9 +82,11 @@ def test_stage2_training_starts_from_the_stage1_model(shared_data, tmp_path):
 
     torch.manual_seed(0)
     stage1 = save_torch(build_network(SMALL_NET), tmp_path / "stage1.pt",
-                        model_metadata({"training": {"steps_trained": 7, "train_minutes": 0.1}}))
+                        model_metadata({"training": {"steps_trained": 7, "train_minutes": 0.1,
+                                                     "stage1": {"steps_trained": 3, "train_minutes": 0.05}}}))
     scene = "wv2_rio_rr_geotiff"
-    cfg = {"train_scenes": [scene], "val_scenes": ["ge1_grip_pnn"], "baselines": ["exp"], "net": SMALL_NET,
+    cfg = {"train_scenes": [scene], "val_scenes": ["ge1_grip_pnn"], "baselines": ["exp"],
+           "net": {**SMALL_NET, "band_stats": True},
            "patch": 32, "batch": 2, "lr": 1e-3, "lr_min": 1e-5, "warmup_steps": 1, "weight_decay": 0.0,
            "grad_clip": 1.0, "ema": 0.9, "seed": 0, "threads": 1, "max_minutes": 5, "max_steps": 4,
            "log_every": 2, "checkpoint_minutes": 10, "val_minutes": 60, "val_steps": 1, "val_pad_lr": 8,
@@ -100,4 +103,6 @@ def test_stage2_training_starts_from_the_stage1_model(shared_data, tmp_path):
     assert trained["stage1"]["steps_trained"] == 7 and trained["held_out"] == ["ge1_grip_pnn"]
     start = dict(load_torch_model(stage1)[0].named_parameters())  # trained on from stage 1: weights moved
     assert any(not torch.equal(p, start[k]) for k, p in net.named_parameters())
-    assert "Stage 1" in (tmp_path / "card.md").read_text()
+    assert net.uses_band_stats
+    card = (tmp_path / "card.md").read_text()
+    assert "Starts from" in card and "3 steps, 0.05 min" in card and "scene statistics" in card
