@@ -2,8 +2,9 @@
 
 Bands are a set: every band is a stream folded into the batch axis with shared weights; it sees
 its own noisy residual, its conditioning (MS_up_b, matched PAN detail, HPM-like detail), the PAN
-conditioning and an embedding of (timestep, band descriptor). Cross-band mixing: attention over
-the band axis at the bottleneck and a mean-field mix at full resolution.
+conditioning and an embedding of (timestep, band descriptor[, the band's scene statistics]).
+Cross-band mixing: attention over the band axis at the bottleneck and a mean-field mix at full
+resolution.
 
 - CFB (Condition Fusion Block): gated cross-modulation of PAN-branch and MS-branch features,
   injected into the denoiser features at each scale.
