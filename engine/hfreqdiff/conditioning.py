@@ -60,14 +60,10 @@ def _robust(values: np.ndarray) -> tuple[float, float]:
     return float(p50), float(max(scale, floor))
 
 
-def pan_lowpass(pan: np.ndarray, ratio: int, gnyq: float) -> np.ndarray:
-    """PAN at MS resolution brought back to the PAN grid (MTF filter, decimate, interpolate)."""
+def pan_lowpass(pan: np.ndarray, ratio: int, gnyq) -> np.ndarray:
+    """An image (the PAN, or bands with one gain each) at 1/ratio brought back to its grid (MTF
+    filter, decimate, interpolate)."""
     return upsample_ms(decimate(mtf_filter(pan, gnyq, ratio), ratio), ratio)
-
-
-def _high_pass(x: np.ndarray, gnyq, ratio: int) -> np.ndarray:
-    """x minus its MTF low-pass at 1/ratio brought back (x (H, W, B), sides multiples of ratio)."""
-    return x - upsample_ms(decimate(mtf_filter(x, gnyq, ratio), ratio), ratio)
 
 
 def detail_relation(pan_lr: np.ndarray, ms_lr: np.ndarray, ratio: int, ms_gnyq, pan_gnyq: float,
@@ -79,8 +75,8 @@ def detail_relation(pan_lr: np.ndarray, ms_lr: np.ndarray, ratio: int, ms_gnyq, 
     n_bands = ms_lr.shape[2]
     if min(h, w) < 2 * ratio:  # too small to say: a neutral relation
         return np.ones(n_bands), np.ones(n_bands)
-    ms_hp = _high_pass(ms_lr[:h, :w], ms_gnyq, ratio).reshape(-1, n_bands)
-    pan_hp = _high_pass(pan_lr[:h, :w, None], pan_gnyq, ratio).reshape(-1)
+    ms_hp = (ms_lr[:h, :w] - pan_lowpass(ms_lr[:h, :w], ratio, ms_gnyq)).reshape(-1, n_bands)
+    pan_hp = (pan_lr[:h, :w] - pan_lowpass(pan_lr[:h, :w], ratio, pan_gnyq)).reshape(-1)
     ms_hp = ms_hp - ms_hp.mean(0)
     pan_hp = pan_hp - pan_hp.mean()
     pan_var = max(float(pan_hp @ pan_hp), 1e-12)
@@ -102,8 +98,7 @@ def fit_stats(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor) ->
     pan_lr_std = max(float(pan_lr.std()), 1e-6)
     gain = ms_lr.reshape(-1, n_bands).std(0) / pan_lr_std
     offset = ms_lr.reshape(-1, n_bands).mean(0) - gain * float(pan.mean())
-    h, w = min(pan_lr.shape[0], ms_lr.shape[0]), min(pan_lr.shape[1], ms_lr.shape[1])
-    corr, det_gain = detail_relation(pan_lr[:h, :w], ms_lr[:h, :w], ratio, sensor.gains(n_bands), lp_gnyq, gain)
+    corr, det_gain = detail_relation(pan_lr, ms_lr, ratio, sensor.gains(n_bands), lp_gnyq, gain)
     return SceneStats(np.array(centre), np.array(scale), pan_centre, pan_scale, gain, offset,
                       np.array(sensor.descriptors(n_bands), np.float64), lp_gnyq, corr, det_gain)
 

@@ -71,10 +71,10 @@ def export_onnx(net, path: Path, meta: dict[str, str], check: bool = True) -> Pa
             torch.randn(n, PAN_COND_CHANNELS, h, w), torch.rand(n, b))
     if net.uses_band_stats:
         args = args + (torch.rand(n, b, BAND_STATS),)
-    dyn = {"x_t": {0: "n", 1: "b", 2: "h", 3: "w"}, "t": {0: "n"},
-           "band_cond": {0: "n", 1: "b", 3: "h", 4: "w"}, "pan_cond": {0: "n", 2: "h", 3: "w"},
-           "desc": {0: "n", 1: "b"}, STATS_INPUT: {0: "n", 1: "b"}, "x0": {0: "n", 1: "b", 2: "h", 3: "w"}}
-    dyn = {k: v for k, v in dyn.items() if k in names or k == "x0"}
+    axes = {"x_t": {0: "n", 1: "b", 2: "h", 3: "w"}, "t": {0: "n"},
+            "band_cond": {0: "n", 1: "b", 3: "h", 4: "w"}, "pan_cond": {0: "n", 2: "h", 3: "w"},
+            "desc": {0: "n", 1: "b"}, STATS_INPUT: {0: "n", 1: "b"}}
+    dyn = {**{k: axes[k] for k in names}, "x0": {0: "n", 1: "b", 2: "h", 3: "w"}}
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

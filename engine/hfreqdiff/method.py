@@ -126,7 +126,7 @@ def load_torch_model(path: Path, device: str = "cpu"):
 def torch_denoiser_of(net, device: str = "cpu") -> Denoiser:
     import torch
 
-    names = input_names(getattr(net, "uses_band_stats", False))
+    names = input_names(net.uses_band_stats)
 
     def denoise(x_t: np.ndarray, t: float, cond: dict) -> np.ndarray:
         with torch.no_grad():

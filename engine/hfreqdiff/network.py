@@ -193,7 +193,6 @@ class HFreqDiffNet(nn.Module):
         self.config = {"channels": list(channels), "cond_channels": list(cond_channels), "emb": emb}
         if band_stats:  # absent from the config of a model without them (older files stay equal)
             self.config["band_stats"] = True
-        self.uses_band_stats = bool(band_stats)
         self.embed = Embedding(emb, n_stats=BAND_STATS if band_stats else 0)
         self.pan_branch = Branch(PAN_COND_CHANNELS, cond_channels)
         self.ms_branch = Branch(BAND_COND_CHANNELS, cond_channels)
@@ -214,6 +213,10 @@ class HFreqDiffNet(nn.Module):
         with torch.no_grad():
             self.skip.weight.fill_(0.5)
             self.skip.bias.zero_()
+
+    @property
+    def uses_band_stats(self) -> bool:
+        return bool(self.config.get("band_stats"))
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, band_cond: torch.Tensor,
                 pan_cond: torch.Tensor, desc: torch.Tensor, band_stats: torch.Tensor | None = None) -> torch.Tensor:

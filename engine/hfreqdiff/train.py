@@ -117,7 +117,7 @@ def x0_loss(net, batch: dict):
     x0 = batch["x0"]
     t = torch.rand(x0.shape[0], device=x0.device)
     x_t = q_sample(x0, torch.randn_like(x0), t[:, None, None, None])
-    pred = net(x_t, t, batch["band"], batch["pan"], batch["desc"], batch.get("band_stats"))
+    pred = net(x_t, t, batch["band"], batch["pan"], batch["desc"], batch["band_stats"])
     return (pred - x0).abs().mean()
 
 
@@ -389,8 +389,8 @@ def _extra_pairs_words(cfg: dict) -> str:
 
 def _steps_words(report: dict) -> str:
     if len(report["quality_vs_steps"]) < 2:
-        return ("This run validated the default only; quality vs DDIM steps was measured on the first run "
-                "of the chain (for the bundled model: models/candidates/HFREQDIFF_STAGE1_CARD.md).")
+        return ("This run validated the default only; quality vs DDIM steps is on the model card of the "
+                "first run it continues.")
     return ("Against ground truth the one-step x0 prediction (the posterior-mean regression) scores best "
             "and each further DDIM step trades reference fidelity for sampled detail; more steps with "
             "several seeds (`samples`) give the per-pixel spread.")
