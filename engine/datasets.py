@@ -127,21 +127,18 @@ def _wv3_hpf() -> Scene:
 
 
 def _landsat_oli() -> Scene:
-    from scipy.ndimage import shift
+    from .raster import open_pair
 
     folder = shared_data_dir() / "landsat_oli_istanbul_geotiff"
-    pan, gt, wkt, _ = _read_gdal(folder / "pan.tif")
-    ms, ms_gt, _, _ = _read_gdal(folder / "ms.tif")
-    # Landsat centre-aligned grids: PAN origin = MS origin + half a PAN pixel, so the 2x2 PAN block
-    # starting at the PAN origin is centred a quarter MS pixel right/down of MS pixel centres.
-    # Resample the MS by that quarter pixel (cubic spline) and drop the last MS row/column.
-    # (a PAN block and an MS pixel have the same size, so their centres differ by the origin offset)
-    d_col = (gt[0] - ms_gt[0]) / ms_gt[1]
-    d_row = (gt[3] - ms_gt[3]) / ms_gt[5]
-    ms = np.stack([shift(ms[:, :, b], (-d_row, -d_col), order=3, mode="nearest") for b in range(ms.shape[2])], 2)
-    pan, ms = _crop_to_ratio(pan, ms[:-1, :-1], 2)
-    return Scene("landsat_oli_istanbul_geotiff", pan, ms, 2, get_sensor("Landsat8"), 16, georef=(gt, wkt),
-                 dtype="uint16", notes=[f"MS resampled by ({d_row:+.2f}, {d_col:+.2f}) MS px onto the PAN/2 grid"])
+    # Read exactly as the engine reads the two GeoTIFFs (engine.raster.open_pair): Landsat's grids
+    # are centre-aligned (each MS pixel centred on PAN pixel 2i of the file), so the engine drops the
+    # first PAN row/column and takes the MS by index, MS pixel i on PAN pixel 2i+1 of the region —
+    # the phase of interp23tap. No resampling: the MS keeps its integer DNs.
+    pair = open_pair(folder / "pan.tif", folder / "ms.tif")
+    pan, ms, _, _ = pair.read(0, 0, pair.height, pair.width)
+    return Scene("landsat_oli_istanbul_geotiff", pan, ms, 2, get_sensor("Landsat8"), 16,
+                 georef=(pair.geotransform, pair.pan.wkt), dtype="uint16",
+                 notes=["centre-aligned grids: MS by index, first PAN row/column dropped (engine.raster)"])
 
 
 def _vhr4b() -> Scene:

@@ -5,11 +5,16 @@ Geometry. The processed region is the part of the PAN covered by the MS: a windo
 (row0, col0, height, width), height and width multiples of the ratio r. Its r x r PAN blocks form
 the low-resolution (LR) grid that methods receive the MS on. For every LR row/column the MS
 position of the block centre is computed from the two geotransforms. When that position is an
-integer (within 1e-3 MS pixel) the MS is taken by index; otherwise (e.g. Landsat's half-PAN-pixel
-grid) it is resampled with a separable cubic convolution (Keys, a = -0.5; MS edges replicated),
-our own code rather than a GDAL warped VRT, so that windows read tile by tile give the same values
-as a whole-scene read. Among the first r PAN columns (rows) of the overlap, the start that makes
-the MS positions integers is preferred, so integer offsets (WV3's +2/+1 PAN pixels) never resample.
+integer (within 1e-3 MS pixel) the MS is taken by index. Centre-aligned grids (Landsat: each MS
+pixel centred on a PAN pixel) are taken by index too, with the MS pixel on PAN pixel r*j + r//2 of
+its block: the phase at which interp23tap (the MS upsampling of every method and metric) places
+LR samples, and the Wald decimation takes them — resampling them onto block centres would
+interpolate the MS and then leave the upsampled MS half a PAN pixel off the PAN. Any other offset
+is resampled onto block centres with a separable cubic convolution (Keys, a = -0.5; MS edges
+replicated), our own code rather than a GDAL warped VRT, so that windows read tile by tile give
+the same values as a whole-scene read. Among the first r PAN columns (rows) of the overlap, the
+start that makes the MS positions integers is preferred, so integer offsets (WV3's +2/+1 PAN
+pixels) never resample.
 
 Files without georeferencing (no CRS, identity geotransform) are accepted when the PAN shape is
 exactly r times the MS shape; both are then treated as pixel grids aligned on r x r blocks.
@@ -194,6 +199,7 @@ class AxisMap:
     ms_pos0: float  # MS pixel-centre coordinate of LR index 0 (0.0 = centre of MS pixel 0)
     ms_step: float  # MS pixels per LR pixel (1.0 unless pixel sizes differ slightly)
     ms_size: int
+    centred: bool = False  # MS pixel centres on PAN pixel r*j + r//2 (even r), not on block centres
 
     @property
     def by_index(self) -> bool:
@@ -230,23 +236,32 @@ def _axis_map(pan_origin: float, pan_step: float, pan_size: int, ms_origin: floa
     first, last = max(0.0, lo), min(float(pan_size), hi)
     start0 = math.ceil(first - 1e-6)
 
-    def pos0(start: int) -> float:
-        return (start + ratio * 0.5 - lo) * q - 0.5
+    def pos0(start: int, centre: float) -> float:
+        """MS pixel-centre coordinate of LR pixel 0, centred at PAN pixel-edge coordinate start + centre."""
+        return (start + centre - lo) * q - 0.5
 
-    start = start0
-    if q * ratio == 1.0:  # prefer a start that avoids resampling, if one exists
-        for cand in range(start0, start0 + ratio):
-            p = pos0(cand)
-            if abs(p - round(p)) < _INT_TOL:
-                start = cand
+    # LR pixel centre within its r x r PAN block: the block centre, or the centre of PAN pixel r//2
+    # (centre-aligned grids; the phase of interp23tap and of the Wald decimation). They differ for
+    # even ratios only.
+    phases = ((ratio * 0.5, False), (ratio // 2 + 0.5, True))
+    start, centred = start0, False
+    found = False
+    if q * ratio == 1.0:  # prefer a start (and phase) that avoids resampling, if one exists
+        for centre, is_centred in phases:
+            for cand in range(start0, start0 + ratio):
+                p = pos0(cand, centre)
+                if abs(p - round(p)) < _INT_TOL:
+                    start, centred, found = cand, is_centred, True
+                    break
+            if found:
                 break
     length = int(math.floor((last + 1e-6 - start) / ratio)) * ratio
     if length < ratio:
         return None
-    p0 = pos0(start)
+    p0 = pos0(start, phases[1][0] if centred else phases[0][0])
     if q * ratio == 1.0 and abs(p0 - round(p0)) < _INT_TOL:
         p0 = float(round(p0))
-    return AxisMap(start, length, p0, q * ratio, ms_size)
+    return AxisMap(start, length, p0, q * ratio, ms_size, centred and ratio % 2 == 0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -390,6 +405,10 @@ def open_pair(pan_path: str | os.PathLike, ms_path: str | os.PathLike) -> PanMsP
         rows, cols, ratio = _georef_alignment(pan, ms)
     pair = PanMsPair(pan_ds, ms_ds, pan, ms, ratio, rows, cols, notes)
     if pan.georeferenced:
+        if pair.rows.centred or pair.cols.centred:
+            notes.append(f"MS pixel centres fall on PAN pixel centres (centre-aligned grids, as Landsat's): MS taken "
+                         f"by index, each MS pixel on the centre of PAN pixel {ratio}i+{ratio // 2} of its "
+                         f"{ratio}x{ratio} block — the geometry of the MS upsampling (interp23tap), no resampling")
         if pair.resampled:
             notes.append(f"MS resampled onto the PAN/{ratio} grid (cubic convolution): its grid is offset by "
                          f"{_frac_note(rows, ratio)} PAN px (rows) and {_frac_note(cols, ratio)} PAN px (columns)")

@@ -69,7 +69,7 @@ def test_write_geotiffs_round_trip(tmp_path):
 
 def test_scene_cache_round_trip_needs_no_reader(tmp_path, monkeypatch):
     """A cached scene (for a machine without GDAL or the shared data) equals the loaded one."""
-    name = "landsat_oli_istanbul_geotiff"  # shifted on load: float values, not DN
+    name = "landsat_oli_istanbul_geotiff"  # georeferenced, read through engine.raster
     original = datasets.load_scene(name)
     (path,) = datasets.write_scene_cache([name], tmp_path)
     monkeypatch.setenv("PADM_SCENE_CACHE", str(tmp_path))
