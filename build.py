@@ -108,12 +108,13 @@ def run_in_venv(args: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    tasks = ("setup", "run", "test", "bench", "package", "screenshot")
+    tasks = ("setup", "run", "test", "bench", "train", "package", "screenshot")
     if not argv or argv[0] not in tasks:
         print(f"usage: python3 build.py {{{'|'.join(tasks)}}} [args...]\n"
               "  run        pansharpen the synthetic demo scene (or --pan P --ms M) -> GeoTIFF + PNG preview\n"
               "  test       run the whole test suite\n"
-              "  bench      quality and speed tables (markdown on stdout, JSON in build/bench.json)\n"
+              "  bench      quality and speed tables (markdown on stdout, JSON in build/bench.json; lab/)\n"
+              "  train      train HFreqDiff: train --config lab/configs/hfreqdiff_train.json (lab/)\n"
               "  package    plugin zip in dist/\n"
               "  screenshot render the dock beside a fused result into resources/screenshot.png")
         return 2
@@ -127,11 +128,13 @@ def main(argv: list[str]) -> int:
     if task == "test":
         return run_in_venv(["-m", "pytest", "-q", *rest])
     if task == "bench":
-        return run_in_venv(["-m", "padm_pansharpening.engine.bench", *rest])
+        return run_in_venv(["-m", "lab.bench", *rest])
+    if task == "train":
+        return run_in_venv(["-m", "lab.train", *rest])
     if task == "package":
-        return run_in_venv([str(ROOT / "plugin" / "packaging.py"), *rest])
+        return run_in_venv([str(ROOT / "tools" / "packaging.py"), *rest])
     if task == "screenshot":
-        return run_in_venv([str(ROOT / "plugin" / "screenshot.py"), *rest])
+        return run_in_venv([str(ROOT / "tools" / "screenshot.py"), *rest])
     return 2
 
 

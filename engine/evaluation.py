@@ -7,7 +7,11 @@ each method fuses the original pair and is scored without reference (D_lambda_K,
 
 from __future__ import annotations
 
+import json
+import os
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -95,3 +99,65 @@ def markdown_table(table: dict[str, dict[str, float]], keys: Sequence[str], titl
             cells.append(f"**{v}**" if best[k] == name and len(table) > 1 else v)
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+@dataclass
+class FileEvaluation:
+    """The metrics of one fused file: ``results`` holds "FR" (always) and "RR" (with a reference)."""
+
+    fused: str
+    pan: str
+    ms: str
+    reference: Optional[str]
+    sensor: str
+    ratio: int
+    bits: int
+    notes: list[str]
+    results: dict[str, dict[str, float]]
+
+    def tables(self) -> list[str]:
+        """Markdown tables of the metrics, full resolution first."""
+        name = Path(self.fused).name
+        out = [markdown_table({name: self.results["FR"]}, FR_KEYS, "full resolution")]
+        if "RR" in self.results:
+            out.append(markdown_table({name: self.results["RR"]}, RR_KEYS, "reduced resolution"))
+        return out
+
+    def as_json(self) -> dict:
+        return {"fused": self.fused, "pan": self.pan, "ms": self.ms, "reference": self.reference,
+                "sensor": self.sensor, "ratio": self.ratio, "bits": self.bits, "notes": self.notes, **self.results}
+
+    def as_markdown(self) -> str:
+        return (f"# Pansharpening quality of {Path(self.fused).name}\n\nPAN {self.pan}, MS {self.ms}, sensor "
+                f"{self.sensor}, ratio {self.ratio}\n\n" + "\n\n".join(self.tables()) + "\n")
+
+    def write_report(self, path: str | os.PathLike) -> Path:
+        """JSON for .json, Markdown otherwise; written under a temporary name and renamed."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(self.as_json(), indent=1) if path.suffix.lower() == ".json" else self.as_markdown()
+        partial = path.with_name(f".{path.name}.part")
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)
+        return path
+
+
+def evaluate_files(pan: str | os.PathLike, ms: str | os.PathLike, fused: str | os.PathLike,
+                   reference: Optional[str | os.PathLike] = None, sensor: Optional[str] = None,
+                   progress: ProgressFn = silent) -> FileEvaluation:
+    """Score any fused raster against the PAN/MS it was made from: full-resolution metrics always,
+    reduced-resolution metrics when a ground-truth ``reference`` is given (CLI `evaluate` and the
+    Processing algorithm both call this)."""
+    from .raster.evaluation_inputs import read_for_evaluation
+
+    progress(0.0, "reading the rasters")
+    data = read_for_evaluation(pan, ms, fused, reference, sensor)
+    progress(0.2, "full-resolution metrics")
+    results: dict[str, dict[str, float]] = {
+        "FR": full_resolution_metrics(data.fused, data.ms_lr, data.pan, data.sensor, data.ratio)}
+    if data.reference is not None:
+        progress(0.7, "reduced-resolution metrics")
+        results["RR"] = reduced_resolution_metrics(data.fused, data.reference, data.ratio, data.bits)
+    progress(1.0, "done")
+    return FileEvaluation(str(fused), str(pan), str(ms), str(reference) if reference else None, data.sensor.name,
+                          data.ratio, data.bits, list(data.notes), results)

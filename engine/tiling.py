@@ -181,9 +181,14 @@ def _apply_fill(pan: np.ndarray, ms: np.ndarray, pan_valid: np.ndarray, ms_valid
     return pan, ms
 
 
-def central_window(height: int, width: int, ratio: int, size: int = FIT_SAMPLE) -> tuple[int, int, int, int]:
-    """The whole region if it is at most size x size, else its central ratio-aligned size x size crop."""
-    h, w = min(height, size // ratio * ratio), min(width, size // ratio * ratio)
+def central_window(height: int, width: int, ratio: int, size: int = FIT_SAMPLE,
+                   side_multiple: Optional[int] = None) -> tuple[int, int, int, int]:
+    """(row, col, height, width) of the central crop of a region (height x width PAN pixels, multiples
+    of the ratio): at most size x size, sides multiples of ``side_multiple`` (default the ratio),
+    ratio-aligned. The whole region when it fits. The one central window of the engine: the fit
+    sample, PADM's learning window and the fine-tuning crop."""
+    m = side_multiple or ratio
+    h, w = min(height, size) // m * m, min(width, size) // m * m
     r0, c0 = (height - h) // 2 // ratio * ratio, (width - w) // 2 // ratio * ratio
     return r0, c0, h, w
 
@@ -214,16 +219,25 @@ WriteFn = Callable[[int, int, np.ndarray, np.ndarray], None]  # (row, col, value
 
 def fuse_tiles(source: TileSource, method: FusionMethod, grid: TileGrid, write: WriteFn,
                fill: tuple[float, np.ndarray], progress: Optional[Callable[[int, int], None]] = None,
-               is_cancelled: Optional[Callable[[], bool]] = None, out_bands: Optional[int] = None) -> None:
+               is_cancelled: Optional[Callable[[], bool]] = None, out_bands: Optional[int] = None,
+               tile_rows: Optional[tuple[int, int]] = None) -> None:
     """Fuse every tile of the grid (method already fitted) and write finished cells in tile order.
 
-    ``out_bands``: the number of bands fuse_tile returns, when not the MS band count (e.g. mean and spread)."""
+    ``out_bands``: the number of bands fuse_tile returns, when not the MS band count (e.g. mean and spread).
+    ``tile_rows`` (i0, i1): only the cells of tile rows i0 .. i1-1 (PAN rows row_span(grid, i0, i1)),
+    for one chunk of a scene split across processes. Tile row i0-1 is computed too (its overlap strip
+    blends into row i0) but not written, so the chunks' cells equal those of one whole run."""
     r, hal, ov = grid.ratio, grid.halo, grid.overlap
     rows, cols = _windows(grid.row_bounds, ov), _windows(grid.col_bounds, ov)
     bands = out_bands or source.bands
-    done, total = 0, grid.n_tiles
+    i0, i1 = tile_rows or (0, len(rows))
+    first = max(0, i0 - 1)
+    done, total = 0, (i1 - i0) * (len(cols))
     prev_strip: Optional[np.ndarray] = None  # rows [f0, f0 + 2ov) of this tile row, from the previous
     for i, (a0, a1, o0, o1, f0, f1) in enumerate(rows):
+        if not first <= i < i1:
+            continue
+        writes = i >= i0
         last_row = i == len(rows) - 1
         next_strip = None if last_row else np.zeros((o1 - f1, grid.width, bands))
         wy = _ramp(a0, a1, o0, o1, grid.height, ov)
@@ -246,11 +260,22 @@ def fuse_tiles(source: TileSource, method: FusionMethod, grid: TileGrid, write: 
             if prev_strip is not None:
                 cell[:prev_strip.shape[0]] += prev_strip[:, g0:g1]
             hcarry = weighted[:n_rows, n_cols:].copy() if j < len(cols) - 1 else None
-            write(f0, g0, cell, valid[inner][:n_rows, :n_cols])
-            done += 1
-            if progress is not None:
-                progress(done, total)
+            if writes:
+                write(f0, g0, cell, valid[inner][:n_rows, :n_cols])
+                done += 1
+                if progress is not None:
+                    progress(done, total)
         prev_strip = next_strip
+
+
+def row_span(grid: TileGrid, i0: int, i1: int) -> tuple[int, int]:
+    """PAN rows [start, stop) whose cells tile rows i0 .. i1-1 write (fuse_tiles' tile_rows)."""
+    rows = _windows(grid.row_bounds, grid.overlap)
+    return rows[i0][4], rows[i1 - 1][5]
+
+
+def n_tile_rows(grid: TileGrid) -> int:
+    return len(grid.row_bounds) - 1
 
 
 def fuse_array(pan: np.ndarray, ms_lr: np.ndarray, method: FusionMethod, ratio: int,

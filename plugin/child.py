@@ -1,4 +1,5 @@
-"""The engine CLI as a child process with JSON-lines progress: how the plugin fine-tunes.
+"""The engine CLI as a child process with JSON-lines progress: how the plugin runs torch (PADM
+fine-tuning, and HFreqDiff inference on a torch model).
 
 A child process isolates torch and its (GPU) memory from QGIS, and makes Cancel a clean terminate.
 The child is this QGIS's own Python running ``padm_pansharpening.engine.cli`` from the plugin
@@ -7,13 +8,14 @@ folder appended to its sys.path. Its stdout carries JSON lines — ``{"progress"
 while working and ``{"result": {...}}`` at the end (engine.progress.JsonLines); a user error ends it
 with status 2 and one ``error: ...`` line on stderr.
 
-Fine-tuned models are made inside a hidden staging folder beside the destination and moved into
-place only when the child succeeded, so a cancel, a crash or an error leaves nothing behind.
+Fine-tuned models and fused outputs are made inside a hidden staging folder beside the destination
+and moved into place only when the child succeeded, so a cancel, a crash or an error leaves nothing
+behind. The plugin and the engine ship together: the plugin passes the options the CLI has.
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import os
 import queue
@@ -25,11 +27,15 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
+from ..engine.definitions import HFREQDIFF, PACKAGE_ROOT
 from . import deps
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+if TYPE_CHECKING:
+    from ..engine.options import HFreqDiffOptions
+    from ..engine.pipeline import FuseResult
+
 TERMINATE_GRACE_S = 5.0
 
 BOOTSTRAP = """\
@@ -66,17 +72,6 @@ class ChildResult:
 def cli_command(args: Sequence[str], python: Optional[str] = None) -> list[str]:
     """The command line that runs ``python -m padm_pansharpening ARGS`` from this plugin folder."""
     return [python or deps.python_executable(), "-c", BOOTSTRAP, str(PACKAGE_ROOT), *map(str, args)]
-
-
-def cli_options(command: str) -> Optional[set[str]]:
-    """Option strings of an engine CLI subcommand (None when this engine has no such command)."""
-    from ..engine.cli import build_parser
-
-    parser = build_parser()
-    for action in parser._actions:  # argparse keeps subcommands in a _SubParsersAction
-        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
-            return set(action.choices[command]._option_string_actions)
-    return None
 
 
 def _terminate(proc: subprocess.Popen) -> None:
@@ -171,11 +166,70 @@ def _handle_stdout(line: str, out: ChildResult, report: ProgressFn, say: Callabl
         say(line)
 
 
-# --- fine-tuning -----------------------------------------------------------------------------
+# --- staging: outputs appear only when complete ---------------------------------------------
 
-def finetune_supported() -> bool:
-    return cli_options("finetune") is not None
+def _staging_folder(dest: Path) -> Path:
+    """A new private hidden folder beside ``dest``: the child writes there (with whatever temporary
+    files it makes), so removing it leaves nothing behind."""
+    folder = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
+    folder.mkdir()
+    return folder
 
+
+# --- HFreqDiff inference ------------------------------------------------------------------------
+
+def fuse(pan: str, ms: str, out: str | Path, options: "HFreqDiffOptions", sensor: Optional[str] = None,
+         tile: Optional[int] = None, progress: Optional[ProgressFn] = None,
+         is_cancelled: Optional[Callable[[], bool]] = None, log: Optional[Callable[[str], None]] = None,
+         python: Optional[str] = None) -> ChildResult:
+    """HFreqDiff into ``out`` through ``fuse --progress json`` (torch stays out of QGIS). The output,
+    and the uncertainty layer beside it when samples > 1, appear only when the child succeeded;
+    the result's "output" and "uncertainty" then name their final paths."""
+    from ..engine.raster.writer import check_output_path
+
+    out = check_output_path(out, [pan, ms])  # the child sees only the staging name
+    if options.model:  # the child runs in the home folder
+        options = dataclasses.replace(options, model=str(Path(options.model).absolute()))
+    staging = _staging_folder(out)
+    args = ["fuse", "--pan", str(Path(pan).absolute()), "--ms", str(Path(ms).absolute()),
+            "--out", str(staging / out.name), "--method", HFREQDIFF, "--progress", "json", *options.cli_args()]
+    if sensor:
+        args += ["--sensor", sensor]
+    if tile:
+        args += ["--tile", str(tile)]
+    try:
+        result = run_cli(args, progress, is_cancelled, log, python)
+        if result.ok:
+            _move_outputs(result, staging, out.parent)
+        return result
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _move_outputs(result: ChildResult, staging: Path, folder: Path) -> None:
+    """Move the child's output files from ``staging`` into ``folder``, the uncertainty layer first."""
+    info = result.result or {}
+    if not info.get("output") or not Path(info["output"]).is_file():
+        result.error = f"the fuse command reported success but wrote no output in {staging}"
+        return
+    for key in ("uncertainty", "output"):
+        if info.get(key):
+            moved = folder / Path(info[key]).name
+            os.replace(info[key], moved)
+            info[key] = str(moved)
+
+
+def fuse_result(info: dict) -> "FuseResult":
+    """The engine's FuseResult from the child's final {"result": ...} object."""
+    from ..engine.pipeline import FuseResult
+
+    spread = info.get("uncertainty")
+    return FuseResult(Path(info["output"]), int(info["width"]), int(info["height"]), int(info["bands"]),
+                      float(info["seconds"]), list(info.get("notes") or []), str(info.get("method", HFREQDIFF)),
+                      str(info.get("provider", "")), Path(spread) if spread else None)
+
+
+# --- fine-tuning ---------------------------------------------------------------------------
 
 def check_model_destination(out_dir: Path) -> Path:
     """The model folder must be new (or an empty folder) inside an existing, writable folder."""
@@ -199,24 +253,14 @@ def finetune(pan: str, ms: str, out_dir: Path, budget_minutes: float, sensor: Op
     """PADM fine-tuning of the scene model into ``out_dir`` through ``finetune --progress json``.
 
     The folder appears only when the child succeeded; otherwise nothing is left behind."""
-    from ..engine.errors import PansharpenError
-
-    options = cli_options("finetune")
-    if options is None:
-        raise PansharpenError("This version of the engine has no 'finetune' command: update the plugin, "
-                              "or use HFreqDiff with the bundled model.")
     out_dir = check_model_destination(out_dir)
-    # a private hidden folder beside the destination: the child writes its model (and whatever
-    # temporary files it makes next to it) inside, so removing it leaves nothing behind
-    staging_root = out_dir.with_name(f".{out_dir.name}.{uuid.uuid4().hex[:8]}.part")
-    staging_root.mkdir()
+    staging_root = _staging_folder(out_dir)
     staging = staging_root / "model"
-    args = ["finetune", "--pan", pan, "--ms", ms, "--out", str(staging), "--progress", "json"]
-    if "--budget-minutes" in options:
-        args += ["--budget-minutes", f"{budget_minutes:g}"]
-    if sensor and "--sensor" in options:
+    args = ["finetune", "--pan", str(Path(pan).absolute()), "--ms", str(Path(ms).absolute()), "--out", str(staging),
+            "--progress", "json", "--budget-minutes", f"{budget_minutes:g}"]
+    if sensor:
         args += ["--sensor", sensor]
-    if seed is not None and "--seed" in options:
+    if seed is not None:
         args += ["--seed", str(seed)]
     started = time.monotonic()
     try:
@@ -232,13 +276,3 @@ def finetune(pan: str, ms: str, out_dir: Path, budget_minutes: float, sensor: Op
         return result
     finally:
         shutil.rmtree(staging_root, ignore_errors=True)
-
-
-def model_file_in(folder: Path) -> Optional[Path]:
-    """The model file the engine would use from a model folder (.onnx first, then .pt)."""
-    for suffix in (".onnx", ".pt"):
-        found = sorted(Path(folder).glob(f"*{suffix}"))
-        if found:
-            return found[0]
-    return None
-

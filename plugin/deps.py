@@ -14,11 +14,12 @@ import importlib
 import importlib.util
 import os
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
+
+from ..engine.gpu import nvidia_gpu_present
 
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
@@ -88,18 +89,6 @@ def missing_line(deps: list[Dependency]) -> str:
             f"(Install dependencies), or run: {' '.join(pip_command([d.module for d in deps]))}")
 
 
-def has_nvidia_gpu() -> bool:
-    """True when nvidia-smi lists at least one GPU."""
-    exe = shutil.which("nvidia-smi")
-    if exe is None:
-        return False
-    try:
-        run = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=15)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return run.returncode == 0 and "GPU" in run.stdout
-
-
 def python_executable() -> str:
     """The Python interpreter of the running QGIS, usable for child processes (pip, the CLI).
 
@@ -120,7 +109,7 @@ def python_executable() -> str:
 def pip_packages(modules: list[str], gpu: Optional[bool] = None) -> list[str]:
     """pip requirement names for the modules (onnxruntime-gpu for onnxruntime on an NVIDIA machine);
     names outside DEPENDENCIES are passed through."""
-    gpu = has_nvidia_gpu() if gpu is None else gpu
+    gpu = nvidia_gpu_present() if gpu is None else gpu
     return [(DEPENDENCIES[m].gpu_package if gpu else DEPENDENCIES[m].package) if m in DEPENDENCIES else m
             for m in modules]
 
@@ -145,7 +134,7 @@ def pip_command(modules: list[str], target: Optional[Path] = None, gpu: Optional
                 extra_args: tuple[str, ...] = (), constraints: Optional[Path] = None) -> list[str]:
     """The pip command line that installs ``modules`` into ``target`` (default: packages_folder())."""
     target = Path(target) if target is not None else packages_folder()
-    gpu = has_nvidia_gpu() if gpu is None else gpu
+    gpu = nvidia_gpu_present() if gpu is None else gpu
     cmd = [python_executable(), "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
            "--upgrade", "--target", str(target)]
     if "torch" in modules and not gpu:  # the CPU build: a few hundred MB instead of several GB

@@ -9,10 +9,10 @@ paths. ``prepare_inputs`` runs in the worker thread (GDAL on files only, no QGIS
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
+
 
 Extent = tuple[float, float, float, float]  # xmin, ymin, xmax, ymax in the PAN's CRS
 
@@ -31,26 +31,6 @@ def layer_file(layer, role: str) -> str:
         raise PansharpenError(f"{role} layer '{layer.name()}' is not a raster file ({layer.source()}): "
                               "save it as a GeoTIFF and use that file.")
     return path
-
-
-def parse_band_order(text: str, band_count: int) -> Optional[list[int]]:
-    """'4,3,2,1' or '4 3 2 1' -> [4, 3, 2, 1] (1-based); None for empty text or the file's own order."""
-    from ..engine.errors import PansharpenError
-
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        order = [int(tok) for tok in re.split(r"[,\s;]+", text) if tok]
-    except ValueError:
-        raise PansharpenError(f"MS band order '{text}' is not a list of band numbers: write e.g. 3,2,1,4.") from None
-    bad = [b for b in order if not 1 <= b <= band_count]
-    if bad or not order:
-        raise PansharpenError(f"MS band order '{text}' names band {bad[0] if bad else '?'}, but the MS has bands "
-                              f"1..{band_count}: fix the band order.")
-    if len(set(order)) != len(order):
-        raise PansharpenError(f"MS band order '{text}' repeats a band: list each band at most once.")
-    return None if order == list(range(1, band_count + 1)) else order
 
 
 @dataclass
@@ -132,7 +112,7 @@ def _vrt(src: str, dst: Path, **options) -> str:
 
 def detect_sensor(ms_path: str) -> tuple[str, str]:
     """(sensor name, how it was found) as the engine would guess it from the MS file."""
-    from ..engine.raster import open_raster
+    from ..engine.raster.gdalio import open_raster
     from ..engine.sensors import guess_sensor
 
     ds, info = open_raster(ms_path, "MS")

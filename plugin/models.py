@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional
 
+from ..engine.definitions import MODEL_SUFFIXES, bundled_models, model_files_in
 from . import deps
-
-BUNDLED_DIR = Path(__file__).resolve().parents[1] / "models"
-MODEL_SUFFIXES = (".onnx", ".pt")
 
 
 @dataclass(frozen=True)
@@ -31,14 +29,13 @@ def models_folder() -> Path:
 
 
 def _holds_model(folder: Path) -> bool:
-    return folder.is_dir() and not folder.name.startswith(".") and any(
-        p.suffix in MODEL_SUFFIXES for p in folder.iterdir() if p.is_file())
+    return folder.is_dir() and not folder.name.startswith(".") and bool(model_files_in(folder))
 
 
 def find_models(extra: Iterable[str | Path] = (), search_dirs: Optional[Iterable[Path]] = None) -> list[ModelEntry]:
     """Bundled model first, then fine-tuned folders (newest first), then extra files/folders."""
     entries: list[ModelEntry] = []
-    bundled = [BUNDLED_DIR / f"hfreqdiff{s}" for s in MODEL_SUFFIXES if (BUNDLED_DIR / f"hfreqdiff{s}").is_file()]
+    bundled = bundled_models()
     if bundled:
         entries.append(ModelEntry(f"Bundled HFreqDiff ({bundled[0].name})", None, "bundled"))
     found: list[Path] = []

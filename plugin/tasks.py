@@ -1,6 +1,10 @@
 """Background work of the dock, as QgsTasks: pansharpening (optionally after PADM fine-tuning) and
 installing optional packages with pip.
 
+Whatever loads torch — PADM fine-tuning, and HFreqDiff on a torch model (a .pt file, a model folder
+holding only .pt, or a GPU only torch sees) — runs in a child process of the engine CLI
+(plugin.child), so torch and its GPU memory stay out of QGIS; the rest runs in the worker thread.
+
 ``run()`` executes in a worker thread and sees only plain data (paths, numbers): no layers, no
 data providers, no widgets. Progress crosses to the GUI through ``setProgress`` and the task's
 signals (queued to the main thread); ``finished()`` runs in the main thread and hands the task to
@@ -9,12 +13,13 @@ the callback given at construction.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -22,8 +27,10 @@ from qgis.core import QgsMessageLog, QgsTask, Qgis
 from qgis.PyQt.QtCore import pyqtSignal
 
 from ..engine import DEFAULT_TILE
+from ..engine.definitions import HFREQDIFF
+from ..engine.options import HFreqDiffOptions
 from . import child, deps
-from .inputs import Extent, prepare_inputs
+from .inputs import Extent, PreparedInputs, prepare_inputs
 
 LOG_TAG = "PADM Pansharpening"
 
@@ -40,7 +47,7 @@ class RunRequest:
     method: str  # engine method name: hfreqdiff or a classical one
     sensor: Optional[str] = None  # None: guessed by the engine
     tile: int = DEFAULT_TILE
-    options: dict = field(default_factory=dict)  # HFreqDiff: model, steps, seed, samples, device
+    options: Optional[HFreqDiffOptions] = None  # HFreqDiff's options (None for classical methods)
     band_order: Optional[list[int]] = None
     extent: Optional[Extent] = None  # in the PAN's CRS; None: whole layers
     finetune_dir: Optional[str] = None  # set: PADM fine-tuning into this folder first, then fuse with it
@@ -82,19 +89,23 @@ class PansharpenTask(QgsTask):
             inputs = prepare_inputs(req.pan, req.ms, workdir, req.band_order, req.extent)
             for note in inputs.notes:
                 self.logged.emit(note)
-            options = dict(req.options)
+            options = req.options
             fuse_from = 0.0
             if req.finetune_dir:
                 fuse_from = req.finetune_weight
-                if not self._finetune(inputs.pan, inputs.ms, options):
+                options = self._finetune(inputs.pan, inputs.ms, options or HFreqDiffOptions())
+                if options is None:
                     return False
             if self.isCanceled():
                 raise Cancelled()
+            if req.method == HFREQDIFF and options is not None and options.uses_torch():
+                return self._fuse_in_child(inputs, options, fuse_from)
             from ..engine.pipeline import fuse_files
 
             self.result = fuse_files(inputs.pan, inputs.ms, req.out, method=req.method, sensor=req.sensor,
                                      tile=req.tile, progress=self._progress(fuse_from, 1.0),
-                                     is_cancelled=self.isCanceled, method_options=options or None,
+                                     is_cancelled=self.isCanceled,
+                                     method_options=options.method_options() if options else None,
                                      extra_metadata={"PADM_INPUTS": f"PAN={req.pan} MS={req.ms}"})
             self.notes = list(self.result.notes)
             return True
@@ -111,22 +122,39 @@ class PansharpenTask(QgsTask):
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def _finetune(self, pan: str, ms: str, options: dict) -> bool:
+    def _finetune(self, pan: str, ms: str, options: HFreqDiffOptions) -> Optional[HFreqDiffOptions]:
+        """PADM fine-tuning in a child process; the options with the new model, None when it failed."""
         req = self.request
         self.stage.emit("PADM fine-tuning (child process)")
         res = child.finetune(pan, ms, Path(req.finetune_dir), req.finetune_minutes, sensor=req.sensor,
-                             seed=options.get("seed"), progress=self._progress(0.0, req.finetune_weight),
+                             seed=options.seed, progress=self._progress(0.0, req.finetune_weight),
                              is_cancelled=self.isCanceled, log=self.logged.emit)
+        if not self._child_ok(res, "PADM fine-tuning failed: "):
+            return None
+        self.model_dir = req.finetune_dir
+        self.logged.emit(f"fine-tuned model: {req.finetune_dir}")
+        return dataclasses.replace(options, model=req.finetune_dir)
+
+    def _fuse_in_child(self, inputs: PreparedInputs, options: HFreqDiffOptions, fuse_from: float) -> bool:
+        """HFreqDiff on torch in a child process (`fuse --progress json`)."""
+        req = self.request
+        self.stage.emit("HFreqDiff on torch (child process)")
+        res = child.fuse(inputs.pan, inputs.ms, req.out, options, sensor=req.sensor, tile=req.tile,
+                         progress=self._progress(fuse_from, 1.0), is_cancelled=self.isCanceled,
+                         log=self.logged.emit)
+        if not self._child_ok(res, ""):
+            return False
+        self.result = child.fuse_result(res.result)
+        self.notes = list(self.result.notes)
+        return True
+
+    def _child_ok(self, res: child.ChildResult, error_prefix: str) -> bool:
+        """Whether a child process succeeded; its cancel or its one-line error is kept otherwise."""
         if res.cancelled:
             self.was_cancelled = True
-            return False
-        if not res.ok:
-            self.error = f"PADM fine-tuning failed: {res.error}"
-            return False
-        self.model_dir = req.finetune_dir
-        options["model"] = req.finetune_dir
-        self.logged.emit(f"fine-tuned model: {req.finetune_dir}")
-        return True
+        elif not res.ok:
+            self.error = error_prefix + res.error
+        return res.ok
 
     # -- main thread ---------------------------------------------------------------------------
     def finished(self, ok: bool) -> None:  # noqa: ARG002 - the state is in the attributes

@@ -88,7 +88,7 @@ def test_brovey_matches_gdal_pansharpen(tmp_path, scene_name, weights):
     from osgeo import gdal
     from osgeo_utils.gdal_pansharpen import gdal_pansharpen
 
-    from padm_pansharpening.engine.datasets import load_scene
+    from lab.scenes import load_scene
 
     try:
         scene = load_scene(scene_name)
@@ -230,7 +230,7 @@ def test_brovey_fitted_weights_recover_spectral_response():
 
 def test_hpm_stays_bounded_on_dark_dos_corrected_band():
     """WV3 DOS-corrected coastal band: histogram matching pushes the PAN to ~0; the ratio must not explode."""
-    from padm_pansharpening.engine import datasets
+    from lab import scenes as datasets
 
     if not datasets.shared_data_dir().exists():
         pytest.skip("../shared/data is not present")

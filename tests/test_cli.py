@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from osgeo import gdal, osr
 
-from padm_pansharpening.engine import datasets
+from padm_pansharpening.engine import demo as datasets
 
 
 def run_cli(*args, cwd=None):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from padm_pansharpening.engine import datasets
+from padm_pansharpening.engine import demo as datasets
 from padm_pansharpening.engine.evaluation import evaluate_methods, markdown_table
 
 

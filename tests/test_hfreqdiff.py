@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,8 +11,8 @@ import numpy as np
 import pytest
 
 from padm_pansharpening.engine.hfreqdiff import conditioning, diffusion
-from padm_pansharpening.engine.hfreqdiff.method import (NET_RADIUS, HFreqDiffMethod, sample_tile,
-                                                        torch_denoiser_of)
+from padm_pansharpening.engine.hfreqdiff.method import NET_RADIUS, HFreqDiffMethod, sample_tile
+from padm_pansharpening.engine.hfreqdiff.runtime import torch_denoiser_of
 from padm_pansharpening.engine.sensors import get_sensor
 
 torch = pytest.importorskip("torch")
@@ -23,35 +22,8 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 BUNDLED_ONNX = Path(__file__).resolve().parents[1] / "models" / "hfreqdiff.onnx"
 
 
-@pytest.fixture(scope="module")
-def net():
-    """A small random network with all weights perturbed (so no branch is trivially zero)."""
-    from padm_pansharpening.engine.hfreqdiff.network import build_network
-
-    torch.manual_seed(0)
-    n = build_network({"channels": [8, 16, 16], "cond_channels": [8, 8, 8], "emb": 16}).eval()
-    with torch.no_grad():
-        for p in n.parameters():
-            p.add_(0.1 * torch.randn_like(p))
-    return n
-
-
-@pytest.fixture(scope="module")
-def onnx_path(net, tmp_path_factory):
-    from padm_pansharpening.engine.hfreqdiff.export import export_onnx, model_metadata
-
-    return export_onnx(net, tmp_path_factory.mktemp("hfd") / "net.onnx", model_metadata({"default_steps": "3"}))
-
-
-def _scene(ratio: int, h_lr: int, w_lr: int, bands: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A smooth random MS and a PAN made of its upsampled mean plus detail (DN-like values)."""
-    from scipy.ndimage import gaussian_filter, zoom
-
-    rng = np.random.default_rng(seed)
-    pan = 500 + 200 * gaussian_filter(rng.standard_normal((h_lr * ratio, w_lr * ratio)), 1.5)
-    base = zoom(pan, 1 / ratio, order=1)[:h_lr, :w_lr]
-    ms = np.stack([base * (0.6 + 0.1 * b) + 20 * rng.standard_normal((h_lr, w_lr)) for b in range(bands)], 2)
-    return pan, np.clip(ms, 1, None)
+from padm_pansharpening.tests.hfreqdiff_helpers import net, onnx_path  # noqa: E402,F401 - fixtures
+from padm_pansharpening.tests.hfreqdiff_helpers import synthetic_scene as _scene  # noqa: E402
 
 
 # --- noise and sampler ------------------------------------------------------------------------
@@ -119,7 +91,7 @@ def test_residual_round_trip_and_flat_pan_has_no_detail():
 
 
 def test_patch_sampler_shapes_and_band_subsets():
-    from padm_pansharpening.engine.hfreqdiff.data import PatchSampler, TrainingPair
+    from padm_pansharpening.engine.hfreqdiff.pairs import PatchSampler, TrainingPair
 
     rng = np.random.default_rng(0)
     stats = np.stack([np.linspace(0, 1, 8), np.linspace(1, 2, 8)], 1).astype(np.float32)
@@ -138,22 +110,6 @@ def test_patch_sampler_shapes_and_band_subsets():
         assert b["band_stats"].shape == (3, n_b, 2)
         np.testing.assert_allclose(b["band_stats"][0, :, 0], b["desc"][0], atol=1e-6)  # same bands as desc
     assert min(counts) >= 3 and len(counts) > 2
-
-
-def test_cross_ratio_pairs_put_the_pan_detail_on_the_target_grid():
-    """Ratio-2 pairs from a ratio-4 scene: the target is the scene's MS, and the PAN degraded onto
-    its grid carries the target's detail (a 2-pixel shift of the PAN detail decorrelates it)."""
-    from padm_pansharpening.engine.hfreqdiff.data import cross_ratio_pairs
-
-    name = "vhr4b_zhengzhou_geotiff"
-    assert cross_ratio_pairs(name, 4) == []  # the scene's own ratio: the ordinary Wald pairs
-    pairs = cross_ratio_pairs(name, 2)
-    assert [p.name for p in pairs] == [f"{name}/r2/imresize", f"{name}/r2/mtf"]
-    for p in pairs:
-        assert p.ratio == 2 and p.x0.shape == (4, 200, 200) and p.pan.shape == (2, 200, 200)
-        detail, target = p.pan[1].ravel(), p.x0.mean(axis=0).ravel()
-        assert np.corrcoef(detail, target)[0, 1] > 0.6
-        assert abs(np.corrcoef(np.roll(p.pan[1], 2, axis=1).ravel(), target)[0, 1]) < 0.2
 
 
 # --- network -----------------------------------------------------------------------------------
@@ -226,39 +182,23 @@ def test_detail_relation_follows_the_pan():
 
 
 @pytest.fixture(scope="module")
-def stats_net(net):
-    """A band-statistics network initialised from ``net`` (train.initialised_from)."""
+def stats_net():
+    """A small random network that takes band statistics, all weights perturbed."""
     from padm_pansharpening.engine.hfreqdiff.network import build_network
-    from padm_pansharpening.engine.hfreqdiff.train import initialised_from
 
-    return initialised_from(build_network({**net.config, "band_stats": True}), net, Path("net.pt")).eval()
-
-
-def test_band_statistics_start_neutral_then_steer_the_output(net, stats_net):
-    from padm_pansharpening.engine.hfreqdiff.network import build_network
-    from padm_pansharpening.engine.hfreqdiff.train import initialised_from
-
-    pan, ms = _scene(4, 12, 10, 4, seed=2)
-    st = conditioning.fit_stats(pan, ms, 4, get_sensor("GeoEye1"))
-    plain = sample_tile(torch_denoiser_of(net), pan, ms, 4, st, 2, seed=0)
-    assert np.array_equal(plain, sample_tile(torch_denoiser_of(stats_net), pan, ms, 4, st, 2, seed=0))
-    steered = copy.deepcopy(stats_net)
+    torch.manual_seed(1)
+    n = build_network({"channels": [8, 16, 16], "cond_channels": [8, 8, 8], "emb": 16, "band_stats": True}).eval()
     with torch.no_grad():
-        for p in steered.embed.stats.parameters():
-            p.add_(0.5 * torch.randn_like(p))
-    out = sample_tile(torch_denoiser_of(steered), pan, ms, 4, st, 2, seed=0)
-    assert np.abs(out - plain).max() > 1e-2  # the statistics are used
-    with pytest.raises(ValueError):  # another architecture is refused
-        initialised_from(build_network({**net.config, "emb": 8, "band_stats": True}), net, Path("net.pt"))
-    with pytest.raises(ValueError):
-        steered(*[torch.zeros(s) for s in ((1, 2, 8, 8), (1,), (1, 2, 3, 8, 8), (1, 2, 8, 8), (1, 2))])
+        for p in n.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return n
 
 
 def test_band_statistics_network_exports_to_onnx(stats_net, tmp_path):
     """The ONNX model of a band-statistics network takes them as an extra input; ORT and torch
     agree, through the method too."""
     from padm_pansharpening.engine.hfreqdiff.export import export_onnx, model_metadata, onnx_parity
-    from padm_pansharpening.engine.hfreqdiff.method import onnx_denoiser
+    from padm_pansharpening.engine.hfreqdiff.runtime import onnx_denoiser
 
     steered = copy.deepcopy(stats_net)
     with torch.no_grad():
@@ -282,7 +222,7 @@ def test_band_statistics_network_exports_to_onnx(stats_net, tmp_path):
 
 def test_onnx_runtime_matches_torch_on_odd_sizes(net, onnx_path):
     from padm_pansharpening.engine.hfreqdiff.export import onnx_parity
-    from padm_pansharpening.engine.hfreqdiff.method import onnx_denoiser
+    from padm_pansharpening.engine.hfreqdiff.runtime import onnx_denoiser
 
     assert onnx_parity(net, onnx_path, (2, 5, 12, 20)) < 1e-4
     ort_fn, provider, meta = onnx_denoiser(onnx_path, "cpu", threads=1)
@@ -301,7 +241,7 @@ def test_onnx_runtime_matches_torch_on_odd_sizes(net, onnx_path):
 def _ge1_crop():
     if not (SHARED / "data" / "ge1_grip_pnn").exists():
         pytest.skip(f"shared data missing at {SHARED / 'data'}")
-    from padm_pansharpening.engine.datasets import load_scene
+    from lab.scenes import load_scene
 
     s = load_scene("ge1_grip_pnn")
     return s, s.pan[:256, :192], s.ms_lr[:64, :48]
@@ -329,7 +269,7 @@ def test_bundled_model_on_the_toolbox_reduced_resolution_vectors():
     import json
 
     from padm_pansharpening.engine.metrics import reduced_resolution_metrics
-    from padm_pansharpening.engine.hfreqdiff.train import fuse_padded
+    from lab.train import fuse_padded
 
     ref = SHARED / "reference" / "ge1_toolbox"
     if not ref.exists():
@@ -361,87 +301,26 @@ def test_user_errors_are_one_line_pansharpen_errors(tmp_path, onnx_path):
         m.fit(pan, ms, 2, get_sensor("none"))
 
 
-def test_train_help():
-    r = subprocess.run([sys.executable, "-m", "padm_pansharpening.engine.hfreqdiff.train", "--help"],
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0 and "--config" in r.stdout
-
-
-def test_model_card_names_the_device_extra_pairs_and_scenes_without_q2n():
-    from padm_pansharpening.engine.hfreqdiff.train import model_card
-
-    tiny = {"wv3_zpnn_example": {"SAM": 10.7, "ERGAS": 9.1, "PSNR": 21.2, "seconds": 1.0}}
-    report = {"default_steps": 1, "val_scenes": ["wv3_zpnn_example"], "baselines": {"gsa": tiny},
-              "quality_vs_steps": {"1": tiny}, "seed1": tiny, "parameters": 1000, "net": {}, "x0_scale": 2.0,
-              "train_scenes": ["wv3_hpf_geotiff"], "demo_seeds": [], "patch": 96, "batch": 32,
-              "steps_trained": 10, "train_minutes": 0.5, "machine": "some host", "devices": ["cuda"],
-              "threads": 8, "val_pad_lr": 16}
-    cfg = {"out_onnx": "m.onnx", "out_pt": "m.pt", "extra_ratios": [2], "degradation_jitter": [[1.0, 0.6]]}
-    card = model_card(report, cfg)
-    assert "trained on the GPU" in card and "no held-out scene is large enough for Q2n" in card
-    assert "ratio-2 pairs" in card and "MS x1 / PAN x0.6" in card
-    card_cpu = model_card({**report, "devices": ["cpu"]}, {"out_onnx": "m.onnx", "out_pt": "m.pt"})
-    assert "8 torch threads" in card_cpu and "ratio-2" not in card_cpu
-
-
-def test_training_device_and_prefetched_batches():
-    from padm_pansharpening.engine.hfreqdiff.data import PatchSampler, TrainingPair
-    from padm_pansharpening.engine.hfreqdiff.train import prefetched, training_device
-
-    assert training_device("cpu") == "cpu"
-    assert training_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
-    with pytest.raises(ValueError):
-        training_device("tpu")
-    rng = np.random.default_rng(0)
-    pair = TrainingPair("x", 4, rng.standard_normal((4, 3, 32, 32)).astype(np.float32),
-                        rng.standard_normal((2, 32, 32)).astype(np.float32), np.linspace(0, 1, 4).astype(np.float32),
-                        rng.standard_normal((4, 32, 32)).astype(np.float32), rng.random((4, 2)).astype(np.float32))
-    direct = prefetched(PatchSampler([pair], 16, 2, seed=5).sample, 0)
-    ahead = prefetched(PatchSampler([pair], 16, 2, seed=5).sample, 3)  # one producer thread: same order
-    for _ in range(4):
-        a, b = next(direct), next(ahead)
-        assert all(np.array_equal(a[k], b[k]) for k in a)
-
-
-def test_speed_measure_in_memory(onnx_path):
-    import shutil
-
-    import onnxruntime as ort
-
-    from padm_pansharpening.engine.errors import PansharpenError
-    from padm_pansharpening.engine.hfreqdiff.speed import measure
-
-    models = onnx_path.parent / "models_for_speed"  # measure() reads <models>/hfreqdiff.onnx
-    models.mkdir(exist_ok=True)
-    shutil.copy(onnx_path, models / "hfreqdiff.onnx")
-    r = measure(128, "onnx", "cpu", tile=64, ensemble="none", models=models)
-    assert r["provider"] == "onnxruntime:CPUExecutionProvider" and r["default_steps"] == 3
-    assert set(r["s_per_MP_by_steps"]) == {1, 3} and all(v > 0 for v in r["s_per_MP_by_steps"].values())
-    assert r["s_per_MP_default_run"] == r["s_per_MP_by_steps"][3]
-    if "CUDAExecutionProvider" not in ort.get_available_providers():
-        with pytest.raises(PansharpenError, match="CUDAExecutionProvider"):
-            measure(128, "onnx", "cuda", tile=64, ensemble="none", models=models)
-
-
 def test_torch_model_is_chosen_where_only_torch_sees_the_gpu(monkeypatch, tmp_path):
-    from padm_pansharpening.engine.hfreqdiff import method
+    from padm_pansharpening.engine import gpu, model_files
 
     folder = tmp_path / "scene_model"
     folder.mkdir()
     for name in ("m.onnx", "m.pt"):
         (folder / name).write_bytes(b"")
-    assert method.only_torch_sees_the_gpu() == (method._nvidia_gpu_present() and torch.cuda.is_available())
-    monkeypatch.setattr(method, "only_torch_sees_the_gpu", lambda: True)
-    assert method._resolve_model(None, "auto", "auto").name == "hfreqdiff.pt"
-    assert method._resolve_model(folder, "auto", "cuda").name == "m.pt"
-    assert method._resolve_model(None, "auto", "cpu").name == "hfreqdiff.onnx"  # the user said cpu
-    assert method._resolve_model(None, "onnx", "auto").name == "hfreqdiff.onnx"  # the user said onnx
-    assert method._resolve_model(folder / "m.onnx", "auto", "auto").name == "m.onnx"  # an explicit file
-    monkeypatch.setattr(method, "only_torch_sees_the_gpu", lambda: False)
-    assert method._resolve_model(None, "auto", "auto").name == "hfreqdiff.onnx"
+    assert gpu.only_torch_sees_the_gpu() == (gpu.nvidia_gpu_present() and not gpu.onnxruntime_has_cuda()
+                                            and torch.cuda.is_available())
+    monkeypatch.setattr(model_files, "only_torch_sees_the_gpu", lambda: True)
+    assert model_files.resolve_model(None, "auto", "auto").name == "hfreqdiff.pt"
+    assert model_files.resolve_model(folder, "auto", "cuda").name == "m.pt"
+    assert model_files.resolve_model(None, "auto", "cpu").name == "hfreqdiff.onnx"  # the user said cpu
+    assert model_files.resolve_model(None, "onnx", "auto").name == "hfreqdiff.onnx"  # the user said onnx
+    assert model_files.resolve_model(folder / "m.onnx", "auto", "auto").name == "m.onnx"  # an explicit file
+    monkeypatch.setattr(model_files, "only_torch_sees_the_gpu", lambda: False)
+    assert model_files.resolve_model(None, "auto", "auto").name == "hfreqdiff.onnx"
     (folder / "m.pt").unlink()
-    monkeypatch.setattr(method, "only_torch_sees_the_gpu", lambda: True)
-    assert method._resolve_model(folder, "auto", "auto").name == "m.onnx"  # no .pt: ONNX as before
+    monkeypatch.setattr(model_files, "only_torch_sees_the_gpu", lambda: True)
+    assert model_files.resolve_model(folder, "auto", "auto").name == "m.onnx"  # no .pt: ONNX as before
 
 
 def test_cuda_libraries_are_preloaded_only_when_onnx_runtime_may_use_cuda(monkeypatch, tmp_path):
@@ -449,7 +328,7 @@ def test_cuda_libraries_are_preloaded_only_when_onnx_runtime_may_use_cuda(monkey
     provider that cannot start leaves the CPU provider, and the provider that ran is reported."""
     import types
 
-    from padm_pansharpening.engine.hfreqdiff import method
+    from padm_pansharpening.engine.hfreqdiff import runtime
 
     calls, asked = [], []
 
@@ -474,31 +353,17 @@ def test_cuda_libraries_are_preloaded_only_when_onnx_runtime_may_use_cuda(monkey
                                  preload_dlls=preload, SessionOptions=lambda: types.SimpleNamespace(),
                                  InferenceSession=Session)
     monkeypatch.setitem(sys.modules, "onnxruntime", fake)
-    _, provider, _ = method.onnx_denoiser(tmp_path / "m.onnx", "auto")
+    _, provider, _ = runtime.onnx_denoiser(tmp_path / "m.onnx", "auto")
     assert calls == [1] and asked[-1][0] == "CUDAExecutionProvider"
     assert provider == "onnxruntime:CPUExecutionProvider"
-    method.onnx_denoiser(tmp_path / "m.onnx", "cpu")
+    runtime.onnx_denoiser(tmp_path / "m.onnx", "cpu")
     assert calls == [1] and asked[-1] == ["CPUExecutionProvider"]
-
-
-def test_compare_models_on_a_scene(onnx_path, tmp_path, capsys):
-    from padm_pansharpening.engine.hfreqdiff.compare import main
-
-    out = tmp_path / "cmp.json"
-    assert main(["--models", str(onnx_path), "--scenes", "wv3_zpnn_example", "--classical", "gsa",
-                 "--ensemble", "none", "--json", str(out)]) == 0
-    table = json.loads(out.read_text())["wv3_zpnn_example"]
-    assert set(table["FR"]) == {"GSA", onnx_path.stem} and 0 < table["FR"][onnx_path.stem]["HQNR"] <= 1
-    assert main(["--models", str(tmp_path / "none.onnx"), "--scenes", "wv3_zpnn_example"]) == 2
-    assert main(["--models", str(onnx_path), "--scenes", "no_such_scene"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and all(line.startswith("error: ") for line in err)
 
 
 def test_samples_write_an_uncertainty_geotiff_beside_the_output(tmp_path, onnx_path):
     from osgeo import gdal
 
-    from padm_pansharpening.engine import datasets
+    from padm_pansharpening.engine import demo as datasets
     from padm_pansharpening.engine.errors import Cancelled
     from padm_pansharpening.engine.pipeline import fuse_files
 

@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from padm_pansharpening.engine import cli, datasets
+from lab import synthetic
+from padm_pansharpening.engine import cli, demo as datasets
 from padm_pansharpening.engine.errors import PansharpenError
 from padm_pansharpening.engine.padm import profile as prof
-from padm_pansharpening.engine.padm import synthetic
 
 torch = pytest.importorskip("torch")
 
@@ -224,7 +224,9 @@ def test_cli_writes_profile_and_rejects_bad_input(padm_cli, tmp_path, capsys):
 @pytest.fixture(scope="module")
 def ge1_crop(shared_data, tmp_path_factory):
     """A small real crop (GeoEye-1, 256x256 PAN) as GeoTIFFs."""
-    scene = datasets.load_scene("ge1_grip_pnn")
+    from lab.scenes import load_scene
+
+    scene = load_scene("ge1_grip_pnn")
     folder = tmp_path_factory.mktemp("ge1")
     pan, ms = datasets.write_geotiffs(scene, folder, ms_lr=scene.ms_lr[96:160, 96:160], pan=scene.pan[384:640, 384:640])
     return pan, ms
@@ -277,7 +279,7 @@ def test_interrupted_finetune_leaves_nothing(ge1_crop, tmp_path, monkeypatch, wh
     from padm_pansharpening.engine.errors import Cancelled
     from padm_pansharpening.engine.hfreqdiff import export
     from padm_pansharpening.engine.padm import finetune as ft
-    from padm_pansharpening.engine.padm.cli import read_central_window
+    from padm_pansharpening.engine.cli.padm import read_central_window
 
     pan, ms, ratio, sensor, _ = read_central_window(str(ge1_crop[0]), str(ge1_crop[1]), "GeoEye1", 1024)
     out = tmp_path / "models" / "scene"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from osgeo import gdal, osr
 
-from padm_pansharpening.engine import raster
+from padm_pansharpening.engine.raster import pair as raster_pair, preview as raster_preview, writer as raster_writer
 from padm_pansharpening.engine.errors import PansharpenError
 
 
@@ -68,43 +68,43 @@ def expect_error(fn, *names: str) -> str:
 
 def test_different_crs(tmp_path):
     pan, ms = simple_pair(tmp_path, epsg_ms=32632)
-    msg = expect_error(lambda: raster.open_pair(pan, ms), str(ms), str(pan))
+    msg = expect_error(lambda: raster_pair.open_pair(pan, ms), str(ms), str(pan))
     assert "EPSG:32632" in msg and "gdalwarp" in msg
 
 
 def test_no_overlap(tmp_path):
     pan, ms = simple_pair(tmp_path, ms_shift_px=(10000, 0))
-    assert "do not overlap" in expect_error(lambda: raster.open_pair(pan, ms), str(ms))
+    assert "do not overlap" in expect_error(lambda: raster_pair.open_pair(pan, ms), str(ms))
 
 
 def test_non_integer_ratio(tmp_path):
     pan, ms = simple_pair(tmp_path, ms_px=1.7)  # 3.4 x the PAN pixel
-    assert "not an integer" in expect_error(lambda: raster.open_pair(pan, ms), str(ms))
+    assert "not an integer" in expect_error(lambda: raster_pair.open_pair(pan, ms), str(ms))
 
 
 def test_ratio_within_one_percent_is_accepted(tmp_path):
     pan, ms = simple_pair(tmp_path, ms_px=2.0 * 1.005)
-    assert raster.open_pair(pan, ms).ratio == 4
+    assert raster_pair.open_pair(pan, ms).ratio == 4
 
 
 def test_pan_with_two_bands(tmp_path):
     _, ms = simple_pair(tmp_path)
     pan2 = write_tif(tmp_path / "pan2.tif", np.ones((64, 80, 2)), pan_gt())
-    assert "one" in expect_error(lambda: raster.open_pair(pan2, ms), str(pan2))
+    assert "one" in expect_error(lambda: raster_pair.open_pair(pan2, ms), str(pan2))
 
 
 def test_ms_with_one_band(tmp_path):
     pan, _ = simple_pair(tmp_path)
     ms1 = write_tif(tmp_path / "ms1.tif", np.ones((16, 20)), (500000.0, 2.0, 0.0, 4500000.0, 0.0, -2.0))
-    assert "at least 2" in expect_error(lambda: raster.open_pair(pan, ms1), str(ms1))
+    assert "at least 2" in expect_error(lambda: raster_pair.open_pair(pan, ms1), str(ms1))
 
 
 def test_unreadable_and_missing_files(tmp_path):
     pan, _ = simple_pair(tmp_path)
     junk = tmp_path / "junk.tif"
     junk.write_bytes(os.urandom(4000))
-    expect_error(lambda: raster.open_pair(pan, junk), str(junk))
-    expect_error(lambda: raster.open_pair(tmp_path / "nope.tif", junk), "nope.tif", "does not exist")
+    expect_error(lambda: raster_pair.open_pair(pan, junk), str(junk))
+    expect_error(lambda: raster_pair.open_pair(tmp_path / "nope.tif", junk), "nope.tif", "does not exist")
 
 
 def test_truncated_file(tmp_path):
@@ -113,39 +113,39 @@ def test_truncated_file(tmp_path):
                    (500000.0, 2.0, 0.0, 4500000.0, 0.0, -2.0))
     data = ms.read_bytes()
     ms.write_bytes(data[: len(data) // 2])
-    expect_error(lambda: raster.open_pair(pan, ms), str(ms))
+    expect_error(lambda: raster_pair.open_pair(pan, ms), str(ms))
 
 
 def test_rotated_geotransform(tmp_path):
     pan, ms = simple_pair(tmp_path, ms_gt_rot=0.1)
-    assert "rotated" in expect_error(lambda: raster.open_pair(pan, ms), str(ms))
+    assert "rotated" in expect_error(lambda: raster_pair.open_pair(pan, ms), str(ms))
 
 
 def test_one_georeferenced_one_not(tmp_path):
     pan, _ = simple_pair(tmp_path)
     ms = write_tif(tmp_path / "plain.tif", np.ones((16, 20, 3)), None)
-    expect_error(lambda: raster.open_pair(pan, ms), str(ms), "georeferencing")
+    expect_error(lambda: raster_pair.open_pair(pan, ms), str(ms), "georeferencing")
 
 
 def test_ungeoreferenced_pair(tmp_path):
     pan = write_tif(tmp_path / "p.tif", np.ones((48, 60)), None)
     ms = write_tif(tmp_path / "m.tif", np.ones((16, 20, 4)), None)
-    pair = raster.open_pair(pan, ms)
+    pair = raster_pair.open_pair(pan, ms)
     assert (pair.ratio, pair.height, pair.width, pair.geotransform) == (3, 48, 60, None)
     assert any("not georeferenced" in n or "neither file is georeferenced" in n for n in pair.notes)
     bad = write_tif(tmp_path / "m2.tif", np.ones((17, 20, 4)), None)
-    expect_error(lambda: raster.open_pair(pan, bad), str(bad))
+    expect_error(lambda: raster_pair.open_pair(pan, bad), str(bad))
 
 
 def test_output_path_checks(tmp_path, monkeypatch):
     pan, ms = simple_pair(tmp_path)
-    assert "input" in expect_error(lambda: raster.check_output_path(ms, [pan, ms]), str(ms))
+    assert "input" in expect_error(lambda: raster_writer.check_output_path(ms, [pan, ms]), str(ms))
     link = tmp_path / "alias.tif"
     link.symlink_to(pan)
-    expect_error(lambda: raster.check_output_path(link, [pan, ms]), str(pan))
-    expect_error(lambda: raster.check_output_path(tmp_path / "no" / "out.tif", [pan]), "does not exist")
-    monkeypatch.setattr(raster.os, "access", lambda path, mode: False)  # root may write anywhere
-    assert "not writable" in expect_error(lambda: raster.check_output_path(tmp_path / "o.tif", [pan]), str(tmp_path))
+    expect_error(lambda: raster_writer.check_output_path(link, [pan, ms]), str(pan))
+    expect_error(lambda: raster_writer.check_output_path(tmp_path / "no" / "out.tif", [pan]), "does not exist")
+    monkeypatch.setattr(raster_writer.os, "access", lambda path, mode: False)  # root may write anywhere
+    assert "not writable" in expect_error(lambda: raster_writer.check_output_path(tmp_path / "o.tif", [pan]), str(tmp_path))
 
 
 # ------------------------------------------------------------------------------------ alignment
@@ -170,7 +170,7 @@ def test_offset_grids_against_truth(tmp_path, offset, by_index):
     x0, y0 = 667642.5, 4554217.5
     write_tif(tmp_path / "pan.tif", np.zeros((h * r + 1, w * r + 1)), pan_gt(15.0, x0, y0))
     write_tif(tmp_path / "ms.tif", ms, (x0 + 15.0 * offset, 30.0, 0.0, y0 - 15.0 * offset, 0.0, -30.0))
-    pair = raster.open_pair(tmp_path / "pan.tif", tmp_path / "ms.tif")
+    pair = raster_pair.open_pair(tmp_path / "pan.tif", tmp_path / "ms.tif")
     assert pair.ratio == 2 and pair.resampled != by_index and pair.rows.centred == by_index
     _, aligned, _, valid = pair.read(0, 0, pair.height, pair.width)
     centre = r // 2 + 0.5 if by_index else r / 2  # LR pixel centre within its block (pixel-edge coords)
@@ -199,7 +199,7 @@ def test_integer_offset_is_taken_by_index(tmp_path):
     ms = hr[1:1 + h * r, 2:2 + w * r].reshape(h, r, w, r).mean((1, 3))[..., None] * np.array([1.0, 2.0])
     write_tif(tmp_path / "pan.tif", hr, pan_gt(0.3))
     write_tif(tmp_path / "ms.tif", ms, (500000.0 + 0.6, 1.2, 0.0, 4500000.0 - 0.3, 0.0, -1.2))
-    pair = raster.open_pair(tmp_path / "pan.tif", tmp_path / "ms.tif")
+    pair = raster_pair.open_pair(tmp_path / "pan.tif", tmp_path / "ms.tif")
     assert (pair.rows.start, pair.cols.start, pair.height, pair.width) == (1, 2, h * r, w * r)
     assert not pair.resampled
     pan, aligned, _, _ = pair.read(0, 0, pair.height, pair.width)
@@ -211,7 +211,7 @@ def test_integer_offset_is_taken_by_index(tmp_path):
 def test_windowed_reads_equal_whole_read(tmp_path):
     """Reading aligned windows (cubic taps included) gives the same values as one whole read."""
     pan_p, ms_p = simple_pair(tmp_path, r=2, h=30, w=26, ms_shift_px=(-0.25, 0.75))  # quarter PAN pixels: resampled
-    pair = raster.open_pair(pan_p, ms_p)
+    pair = raster_pair.open_pair(pan_p, ms_p)
     assert pair.resampled
     pan, ms, pv, mv = pair.read(0, 0, pair.height, pair.width)
     for r0, c0, hh, ww in ((0, 0, 10, 8), (12, 6, 20, 18), (pair.height - 6, pair.width - 4, 6, 4)):
@@ -227,7 +227,7 @@ def test_nodata_masks(tmp_path):
     ms[5, 6, 1] = -1
     write_tif(tmp_path / "p.tif", pan, pan_gt(), nodata=0)
     write_tif(tmp_path / "m.tif", ms, (500000.0, 2.0, 0.0, 4500000.0, 0.0, -2.0), nodata=-1)
-    pair = raster.open_pair(tmp_path / "p.tif", tmp_path / "m.tif")
+    pair = raster_pair.open_pair(tmp_path / "p.tif", tmp_path / "m.tif")
     _, _, pv, mv = pair.read(0, 0, 32, 32)
     assert (~pv).sum() == 16 and not pv[0:4, 0:4].any()
     assert (~mv).sum() == 1 and not mv[5, 6]
@@ -258,7 +258,7 @@ def _centred_corr(pan: np.ndarray, ms_mean: np.ndarray, r: int) -> float:
 ])
 def test_real_pairs_align_better_than_naive(shared_data, folder, pan_name, ms_name, bands, centred, start, floor):
     base = shared_data / folder
-    pair = raster.open_pair(base / pan_name, base / ms_name)
+    pair = raster_pair.open_pair(base / pan_name, base / ms_name)
     r = pair.ratio
     assert not pair.resampled and (pair.rows.start, pair.cols.start) == start
     assert pair.rows.centred == pair.cols.centred == centred
@@ -277,7 +277,7 @@ def test_real_pairs_align_better_than_naive(shared_data, folder, pan_name, ms_na
 
 def test_writer_converts_and_keeps_nodata_distinct(tmp_path):
     out = tmp_path / "o.tif"
-    w = raster.OutputWriter(out, 4, 2, 2, np.dtype(np.uint16), pan_gt(), wkt_of(32633), 0.0, ["a", "b"], {"K": "v"})
+    w = raster_writer.OutputWriter(out, 4, 2, 2, np.dtype(np.uint16), pan_gt(), wkt_of(32633), 0.0, ["a", "b"], {"K": "v"})
     values = np.array([[[-3.0, 0.4], [0.6, 70000.0], [12.5, 13.5], [1.0, 2.0]]] * 2)
     valid = np.array([[True, True, True, False]] * 2)
     w.write(0, 0, values, valid)
@@ -291,7 +291,7 @@ def test_writer_converts_and_keeps_nodata_distinct(tmp_path):
 
 def test_writer_abort_leaves_nothing(tmp_path):
     with pytest.raises(RuntimeError):
-        with raster.OutputWriter(tmp_path / "o.tif", 8, 8, 2, np.dtype(np.float32), None, "", None, ["", ""], {}):
+        with raster_writer.OutputWriter(tmp_path / "o.tif", 8, 8, 2, np.dtype(np.float32), None, "", None, ["", ""], {}):
             raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
 
@@ -299,11 +299,11 @@ def test_writer_abort_leaves_nothing(tmp_path):
 def test_preview_png(tmp_path):
     rng = np.random.default_rng(0)
     tif = write_tif(tmp_path / "f.tif", rng.random((300, 2400, 4)) * 1000, pan_gt(), dtype=gdal.GDT_UInt16)
-    png = raster.write_preview_png(tif, tmp_path / "f.png", (2, 1, 0))
+    png = raster_preview.write_preview_png(tif, tmp_path / "f.png", (2, 1, 0))
     ds = gdal.Open(str(png))
     assert ds.GetDriver().ShortName == "PNG"
     assert (ds.RasterXSize, ds.RasterYSize, ds.RasterCount) == (1024, 128, 3)
     assert ds.GetRasterBand(1).DataType == gdal.GDT_Byte
     arr = ds.ReadAsArray()
     assert arr.min() >= 1 and arr.max() == 255
-    expect_error(lambda: raster.write_preview_png(tif, tmp_path / "x.png", (0, 1, 7)), str(tif))
+    expect_error(lambda: raster_preview.write_preview_png(tif, tmp_path / "x.png", (0, 1, 7)), str(tif))

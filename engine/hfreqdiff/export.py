@@ -17,7 +17,8 @@ import numpy as np
 
 from ..tiling import DEFAULT_TILE
 from .conditioning import BAND_COND_CHANNELS, BAND_STATS, PAN_COND_CHANNELS, X0_SCALE
-from .method import DEFAULT_STEPS, STATS_INPUT, input_names, load_torch_model, tile_halo
+from .method import DEFAULT_STEPS, tile_halo
+from .runtime import STATS_INPUT, input_names, load_torch_model
 
 OPSET = 17
 FORMAT = "hfreqdiff-v1"

@@ -1,9 +1,9 @@
-"""HFreqDiff as a tile fusion method (engine.methods.FusionMethod) with ONNX Runtime or torch.
+"""HFreqDiff as a tile fusion method (engine.methods.FusionMethod).
 
 fit() takes the scene-wide statistics; fuse_tile() builds the conditioning, pads the tile onto
 the global 4-pixel grid of the network, draws position-keyed noise and runs the DDIM sampler
-(engine.hfreqdiff.diffusion) over a denoiser callable backed by an ONNX Runtime session
-(CUDAExecutionProvider when available) or the torch module.
+(engine.hfreqdiff.diffusion) over a denoiser callable from engine.hfreqdiff.runtime (ONNX Runtime
+or torch); the model file is chosen by engine.hfreqdiff.model_files.
 """
 
 from __future__ import annotations
@@ -15,17 +15,16 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..errors import PansharpenError
+from ..options import ENSEMBLES
 from ..sensors import Sensor
 from .conditioning import X0_SCALE, SceneStats, build_condition, fit_stats, reconstruct
 from .diffusion import Denoiser, ddim_sample, tile_noise
-
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+from ..model_files import resolve_model
+from .runtime import onnx_denoiser, torch_denoiser
 DEFAULT_STEPS = 1  # measured best against ground truth (models/HFREQDIFF_MODEL_CARD.md, quality vs steps)
 GRID = 4  # the network works on a grid of 4 PAN pixels (two stride-2 levels)
 NET_RADIUS = 64  # receptive-field radius of the network in PAN pixels, worst grid phase (a test measures it)
 MTF_RADIUS = 20  # 41-tap MTF kernels
-INPUT_NAMES = ("x_t", "t", "band_cond", "pan_cond", "desc")
-STATS_INPUT = "band_stats"  # extra input of the models built with band statistics
 
 
 def upsample_radius(ratio: int) -> int:
@@ -49,154 +48,6 @@ def tile_halo(ratio: int) -> int:
     return _round_up(condition_radius(ratio) + NET_RADIUS, ratio)
 
 
-# --- denoiser backends -----------------------------------------------------------------------
-
-def input_names(uses_band_stats: bool) -> tuple[str, ...]:
-    return INPUT_NAMES + ((STATS_INPUT,) if uses_band_stats else ())
-
-
-def _feeds(x_t: np.ndarray, t: float, cond: dict, uses_band_stats: bool = False) -> dict:
-    n = x_t.shape[0]
-    feeds = {"x_t": np.ascontiguousarray(x_t, np.float32), "t": np.full((n,), t, np.float32),
-             "band_cond": cond["band"], "pan_cond": cond["pan"], "desc": cond["desc"]}
-    if uses_band_stats:
-        feeds[STATS_INPUT] = cond["band_stats"]
-    return feeds
-
-
-def _preload_cuda_libraries(ort) -> None:
-    """Let onnxruntime-gpu find CUDA and cuDNN where pip put them (torch's or the nvidia-* wheels)
-    without LD_LIBRARY_PATH: its own preload_dlls (ORT >= 1.21). Best effort: if the libraries
-    cannot be loaded the session falls back to the CPU provider, and the provider that ran is
-    reported."""
-    preload = getattr(ort, "preload_dlls", None)
-    if preload is None:
-        return
-    try:
-        preload()
-    except Exception:  # noqa: BLE001 - a failed preload only means no CUDA, reported as the provider
-        pass
-
-
-def onnx_denoiser(path: Path, device: str = "auto", threads: Optional[int] = None) -> tuple[Denoiser, str, dict]:
-    """(denoiser, provider actually used, metadata) for an ONNX model file."""
-    import onnxruntime as ort
-
-    providers = ["CPUExecutionProvider"]
-    if device in ("auto", "cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
-        providers.insert(0, "CUDAExecutionProvider")
-        _preload_cuda_libraries(ort)
-    elif device == "cuda":
-        raise PansharpenError("Device 'cuda' asked for but ONNX Runtime has no CUDAExecutionProvider: "
-                              "install onnxruntime-gpu or use --device cpu.")
-    opts = ort.SessionOptions()
-    # The memory-pattern planner keeps every intermediate of a shape alive: ~2x the peak on a
-    # 512 px tile (1.35 GiB -> 0.75 GiB measured) and no faster on CPU.
-    opts.enable_mem_pattern = False
-    if threads:
-        opts.intra_op_num_threads = threads
-    try:
-        sess = ort.InferenceSession(str(path), opts, providers=providers)
-    except Exception as exc:  # onnxruntime raises its own exception types
-        raise PansharpenError(f"Cannot load the model {path}: {exc}; check the file or pick another model.") from exc
-    meta = dict(sess.get_modelmeta().custom_metadata_map)
-    uses_stats = STATS_INPUT in {i.name for i in sess.get_inputs()}
-
-    def denoise(x_t: np.ndarray, t: float, cond: dict) -> np.ndarray:
-        return sess.run(None, _feeds(x_t, t, cond, uses_stats))[0]
-
-    return denoise, "onnxruntime:" + sess.get_providers()[0], meta
-
-
-def load_torch_model(path: Path, device: str = "cpu"):
-    """(network in eval mode, metadata) from a .pt file written by train/export."""
-    import torch
-
-    from .network import build_network
-
-    try:
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
-        net = build_network(ckpt["net_config"])
-        net.load_state_dict(ckpt["state_dict"])
-    except Exception as exc:
-        raise PansharpenError(f"Cannot load the model {path}: {exc}; check the file or pick another model.") from exc
-    return net.to(device).eval(), dict(ckpt.get("meta", {}))
-
-
-def torch_denoiser_of(net, device: str = "cpu") -> Denoiser:
-    import torch
-
-    names = input_names(net.uses_band_stats)
-
-    def denoise(x_t: np.ndarray, t: float, cond: dict) -> np.ndarray:
-        with torch.no_grad():
-            feeds = _feeds(x_t, t, cond, len(names) > len(INPUT_NAMES))
-            args = [torch.from_numpy(np.ascontiguousarray(feeds[k])).to(device) for k in names]
-            return net(*args).float().cpu().numpy()
-
-    return denoise
-
-
-def torch_denoiser(path: Path, device: str = "auto") -> tuple[Denoiser, str, dict]:
-    import torch
-
-    dev = "cuda" if device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
-    if device == "cuda" and dev != "cuda":
-        raise PansharpenError("Device 'cuda' asked for but torch sees no GPU: use --device cpu.")
-    net, meta = load_torch_model(path, dev)
-    return torch_denoiser_of(net, dev), f"torch:{dev}", meta
-
-
-def _nvidia_gpu_present() -> bool:
-    """Cheap check (no CUDA library loaded) for an NVIDIA GPU and driver on this machine."""
-    gpus = Path("/proc/driver/nvidia/gpus")
-    return (gpus.is_dir() and any(gpus.iterdir())) or Path("/dev/nvidia0").exists()
-
-
-def only_torch_sees_the_gpu() -> bool:
-    """True on a machine with an NVIDIA GPU that torch can use but ONNX Runtime cannot (no
-    onnxruntime-gpu). Imports torch only where a GPU is present."""
-    if not _nvidia_gpu_present():
-        return False
-    try:
-        import onnxruntime as ort
-
-        if "CUDAExecutionProvider" in ort.get_available_providers():
-            return False
-    except ImportError:
-        pass
-    try:
-        import torch
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available())
-
-
-def _resolve_model(model: Optional[str | Path], backend: str, device: str = "cpu") -> Path:
-    """The model file: an explicit file, the first suitable file of a folder, or the bundled one.
-    With backend "auto" and a GPU that only torch can use, a .pt model is preferred (on the lent
-    H200, 2.7 s/MP against 15.9 s/MP for ONNX Runtime on its 16 CPU cores; docs/gpu.md)."""
-    explicit_file = model is not None and not Path(model).is_dir()
-    if backend == "auto" and device != "cpu" and not explicit_file and only_torch_sees_the_gpu():
-        try:
-            return _resolve_model(model, "torch")
-        except PansharpenError:
-            pass
-    suffixes = {"auto": (".onnx", ".pt"), "onnx": (".onnx",), "torch": (".pt",)}[backend]
-    if model is None:
-        candidates = [MODELS_DIR / f"hfreqdiff{s}" for s in suffixes]
-    elif Path(model).is_dir():
-        candidates = [f for s in suffixes for f in sorted(Path(model).glob(f"*{s}"))]
-    else:
-        candidates = [Path(model)]
-    for c in candidates:
-        if c.is_file():
-            return c
-    where = model if model is not None else MODELS_DIR
-    raise PansharpenError(f"No HFreqDiff model found at {where}: give --model a .onnx/.pt file "
-                          "(or a folder holding one), or use a classical method.")
-
-
 def flip_ensemble(denoiser: Denoiser) -> Denoiser:
     """Geometric self-ensemble: the mean of the x0 predictions on the 4 flips of the input (none,
     vertical, horizontal, both), each flipped back. Tiles stay exact: a tile padded onto the global
@@ -215,7 +66,6 @@ def flip_ensemble(denoiser: Denoiser) -> Denoiser:
     return denoise
 
 
-ENSEMBLES = ("flips", "none")
 
 
 # --- sampling --------------------------------------------------------------------------------
@@ -270,7 +120,7 @@ class HFreqDiffMethod:
             self._init_runtime(denoiser, "callable", {}, steps, seed, samples)
             self.model_path = None
             return
-        self.model_path = _resolve_model(model, backend, device)
+        self.model_path = resolve_model(model, backend, device)
         use_onnx = self.model_path.suffix.lower() == ".onnx"
         expected = {"onnx": ".onnx", "torch": ".pt"}.get(backend)
         if expected and self.model_path.suffix.lower() != expected:

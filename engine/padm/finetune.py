@@ -9,7 +9,7 @@
    misregistration included; so the patches are not flipped or rotated (a flip would reverse the
    shifts) and the scene model is run without the flip ensemble (metadata ``default_ensemble``).
 3. Fine-tuning from the shipped ``models/hfreqdiff.pt``: the training objective of
-   :mod:`engine.hfreqdiff.train` (x0 L1 at a random time) on those pairs, plus a full-resolution
+   :mod:`lab.train` (x0 L1 at a random time) on those pairs, plus a full-resolution
    consistency loss on the scene itself: the one-step sample (t = 1, the default sampler) of
    the fused image Â must satisfy D(Â) ≈ LRMS and Σ w_b Â_b + c ≈ PAN with the same operator.
 4. The scene model folder, written atomically (a hidden temporary folder renamed at the end; a
@@ -33,9 +33,10 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..errors import Cancelled, PansharpenError
-from ..hfreqdiff.full_resolution import spatial_distortion
+from ..hfreqdiff.objective import learning_rate, spatial_distortion, x0_loss
 from ..machine import machine_summary
 from ..sensors import Sensor
+from ..tiling import central_window
 from .profile import DegradationProfile
 
 ProgressFn = Callable[[float, str], None]
@@ -83,10 +84,8 @@ class FinetuneResult:
 def central_crop(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, max_pan: int) -> tuple[np.ndarray, np.ndarray]:
     """The central window of at most max_pan PAN pixels, MS side a multiple of the ratio (so that
     the reduced pair aligns)."""
-    h = min(ms_lr.shape[0], max_pan // ratio) // ratio * ratio
-    w = min(ms_lr.shape[1], max_pan // ratio) // ratio * ratio
-    y0, x0 = (ms_lr.shape[0] - h) // 2, (ms_lr.shape[1] - w) // 2
-    return pan[ratio * y0:ratio * (y0 + h), ratio * x0:ratio * (x0 + w)], ms_lr[y0:y0 + h, x0:x0 + w]
+    r0, c0, h, w = central_window(pan.shape[0], pan.shape[1], ratio, max_pan, side_multiple=ratio * ratio)
+    return pan[r0:r0 + h, c0:c0 + w], ms_lr[r0 // ratio:(r0 + h) // ratio, c0 // ratio:(c0 + w) // ratio]
 
 
 def aligned_ms(ms_lr: np.ndarray, shifts: np.ndarray) -> np.ndarray:
@@ -99,7 +98,7 @@ def aligned_ms(ms_lr: np.ndarray, shifts: np.ndarray) -> np.ndarray:
 
 def reduced_pair(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor, profile: DegradationProfile):
     """A reduced-scale training pair made with the operator (engine.hfreqdiff.data.TrainingPair)."""
-    from ..hfreqdiff.data import make_pair
+    from ..hfreqdiff.pairs import make_pair
 
     target = aligned_ms(ms_lr, profile.shifts)
     ms_red = profile.degrade_ms(target)
@@ -116,7 +115,7 @@ class FullScale:
         import torch
 
         from ..hfreqdiff.conditioning import X0_SCALE, fit_stats
-        from ..hfreqdiff.data import condition_padded
+        from ..hfreqdiff.pairs import condition_padded
         from ..metrics import imresize_bicubic, upsample_ms
         from .degrade_net import PDegradeNet
 
@@ -209,8 +208,6 @@ def _eval_losses(net, pair_batch: dict, full: FullScale, corners, seed: int) -> 
     """Losses on a fixed batch (same noise each time): before/after numbers for the card."""
     import torch
 
-    from ..hfreqdiff.train import x0_loss
-
     net.eval()
     with torch.no_grad():
         torch.manual_seed(seed)
@@ -226,9 +223,8 @@ def finetune_network(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sen
     """(fine-tuned network, base model metadata, training record) within ``seconds``."""
     import torch
 
-    from ..hfreqdiff.data import PatchSampler
-    from ..hfreqdiff.method import load_torch_model
-    from ..hfreqdiff.train import _lr, x0_loss
+    from ..hfreqdiff.pairs import PatchSampler
+    from ..hfreqdiff.runtime import load_torch_model
 
     torch.manual_seed(cfg.seed)
     pair = reduced_pair(pan, ms_lr, ratio, sensor, profile)
@@ -241,7 +237,6 @@ def finetune_network(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sen
     net, base_meta = load_torch_model(base_model)
     net.train()
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    lr_cfg = {"warmup_steps": cfg.warmup_steps, "lr": cfg.lr, "lr_min": cfg.lr_min}
     fixed = {k: torch.from_numpy(v) for k, v in PatchSampler([pair], patch, 8, seed=12345, subset_prob=0.0,
                                                             augment=False).sample().items()}
     fixed_corners = full.corners(4)
@@ -256,7 +251,7 @@ def finetune_network(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sen
         if is_cancelled():
             raise Cancelled()
         for g in opt.param_groups:
-            g["lr"] = _lr(lr_cfg, step, elapsed / seconds)
+            g["lr"] = learning_rate(cfg.lr, cfg.lr_min, cfg.warmup_steps, step, elapsed / seconds)
         batch = {k: torch.from_numpy(v) for k, v in sampler.sample().items()}
         red = x0_loss(net, batch)
         cons, spec, spatial = full.loss(net, full.corners(cfg.fr_batch))
@@ -403,7 +398,7 @@ def finetune_scene(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Senso
 
     from .. import __version__
     from ..hfreqdiff.export import model_metadata
-    from ..hfreqdiff.method import MODELS_DIR
+    from ..definitions import bundled_model
 
     t_start = time.monotonic()
     report = progress or (lambda f, t: None)
@@ -412,7 +407,7 @@ def finetune_scene(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Senso
         raise PansharpenError(f"The budget must be at least {MIN_BUDGET_MINUTES} min, got {cfg.budget_minutes}: "
                               "give a larger --budget-minutes.")
     out = check_model_folder(out)
-    base_model = Path(base_model) if base_model else MODELS_DIR / "hfreqdiff.pt"
+    base_model = Path(base_model) if base_model else bundled_model(".pt")
     if not base_model.is_file():
         raise PansharpenError(f"The base model {base_model} is missing: reinstall the plugin/package.")
     pan, ms_lr = central_crop(np.asarray(pan, np.float64), np.asarray(ms_lr, np.float64), ratio, cfg.max_pan)

@@ -17,10 +17,10 @@ from qgis.core import (
     QgsRasterLayer,
 )
 
-from ...engine.sensors import SENSORS
+from ...engine.definitions import sensor_names
 from .. import deps
 
-SENSOR_CHOICES: tuple[str, ...] = ("auto",) + tuple(s.name for s in SENSORS.values())
+SENSOR_CHOICES: tuple[str, ...] = ("auto", *sensor_names())
 SENSOR_HELP = ("Sensor whose MTF (Nyquist gains) and band layout the method assumes. 'auto' reads it from the "
                "file metadata where possible and otherwise uses generic gains (0.3 for MS, 0.15 for PAN).")
 PAN_HELP = "Single-band high-resolution panchromatic raster, stored in a file GDAL can read (GeoTIFF, JPEG 2000, ...)."

@@ -4,8 +4,6 @@ truth, reduced resolution (Q2n, Q, SAM, ERGAS, SCC, PSNR, SSIM). Report to a fil
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any, Optional
 
 from qgis.core import (
@@ -22,6 +20,7 @@ from .common import (
     add_pan_ms,
     add_param,
     add_sensor,
+    progress_to,
     raster_file,
     sensor_value,
 )
@@ -85,45 +84,18 @@ class EvaluatePansharpening(PadmAlgorithm):
     def processAlgorithm(self, parameters: dict, context: QgsProcessingContext,  # noqa: N802 - QGIS API
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
         from ...engine.errors import PansharpenError
-        from ...engine.evaluation import FR_KEYS, RR_KEYS, markdown_table
-        from ...engine.metrics import full_resolution_metrics, reduced_resolution_metrics
-        from ...engine.raster import read_for_evaluation
+        from ...engine.evaluation import FR_KEYS, RR_KEYS, evaluate_files
 
         p = self._paths
-        report_path = Path(self.parameterAsFileOutput(parameters, "REPORT", context))
         try:
-            feedback.setProgressText("reading the rasters")
-            data = read_for_evaluation(p["PAN"], p["MS"], p["FUSED"], p["REFERENCE"],
-                                       sensor_value(self, parameters, context))
-            feedback.setProgress(20)
-            feedback.setProgressText("full-resolution metrics")
-            results: dict = {"FR": full_resolution_metrics(data.fused, data.ms_lr, data.pan, data.sensor, data.ratio)}
-            feedback.setProgress(70)
-            if data.reference is not None:
-                feedback.setProgressText("reduced-resolution metrics")
-                results["RR"] = reduced_resolution_metrics(data.fused, data.reference, data.ratio, data.bits)
+            evaluation = evaluate_files(p["PAN"], p["MS"], p["FUSED"], p["REFERENCE"],
+                                        sensor_value(self, parameters, context), progress=progress_to(feedback))
         except PansharpenError as exc:
             raise QgsProcessingException(str(exc)) from exc
-        for note in data.notes:
-            feedback.pushInfo(note)
-        name = Path(p["FUSED"]).name
-        tables = [markdown_table({name: results["FR"]}, FR_KEYS, "full resolution")]
-        if "RR" in results:
-            tables.append(markdown_table({name: results["RR"]}, RR_KEYS, "reduced resolution"))
-        for table in tables:
-            feedback.pushInfo(table)
-        report = {"fused": p["FUSED"], "pan": p["PAN"], "ms": p["MS"], "reference": p["REFERENCE"],
-                  "sensor": data.sensor.name, "ratio": data.ratio, "bits": data.bits, "notes": data.notes,
-                  **results}
-        report_path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(report, indent=1) if report_path.suffix.lower() == ".json" else (
-            f"# Pansharpening quality of {name}\n\nPAN {p['PAN']}, MS {p['MS']}, sensor {data.sensor.name}, "
-            f"ratio {data.ratio}\n\n" + "\n\n".join(tables) + "\n")
-        partial = report_path.with_name(f".{report_path.name}.part")
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(report_path)
-        feedback.setProgress(100)
-        outputs: dict[str, Any] = {"REPORT": str(report_path)}
-        for group in results.values():
+        for line in evaluation.notes + evaluation.tables():
+            feedback.pushInfo(line)
+        report = evaluation.write_report(self.parameterAsFileOutput(parameters, "REPORT", context))
+        outputs: dict[str, Any] = {"REPORT": str(report)}
+        for group in evaluation.results.values():
             outputs.update({k: float(v) for k, v in group.items() if k in FR_KEYS + RR_KEYS})
         return outputs

@@ -16,6 +16,7 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
+from ...engine.definitions import model_files_in
 from .. import child
 from .common import (
     PadmAlgorithm,
@@ -68,8 +69,6 @@ class PadmFinetune(PadmAlgorithm):
                          feedback: QgsProcessingFeedback) -> bool:
         self.read_pan_ms(parameters, context)
         require("finetune")
-        if not child.finetune_supported():
-            raise QgsProcessingException("This version of the engine has no 'finetune' command: update the plugin.")
         return True
 
     def processAlgorithm(self, parameters: dict, context: QgsProcessingContext,  # noqa: N802 - QGIS API
@@ -93,5 +92,5 @@ class PadmFinetune(PadmAlgorithm):
             raise QgsProcessingException(f"PADM fine-tuning failed: {result.error}")
         for key, value in (result.result or {}).items():
             feedback.pushInfo(f"{key}: {value}")
-        model_file = child.model_file_in(out_dir)
-        return {"OUTPUT": str(out_dir), "MODEL_FILE": str(model_file) if model_file else ""}
+        model_files = model_files_in(out_dir)
+        return {"OUTPUT": str(out_dir), "MODEL_FILE": str(model_files[0]) if model_files else ""}

@@ -20,6 +20,7 @@ from qgis.core import (
 )
 
 from ...engine import DEFAULT_TILE
+from ...engine.definitions import CLASSICAL_METHODS, DEFAULT_CLASSICAL
 from .common import (
     PadmAlgorithm,
     add_pan_ms,
@@ -30,15 +31,6 @@ from .common import (
     style_on_load,
 )
 
-# Engine method names, also the values the enums take (static strings: METHOD=gsa, SENSOR=WV3, as in the CLI).
-METHODS: dict[str, str] = {
-    "exp": "EXP: MS interpolated with the 23-tap filter, no PAN detail (a baseline)",
-    "brovey": "Brovey: band ratio with a regression-weighted intensity",
-    "gsa": "GSA: adaptive Gram-Schmidt component substitution",
-    "mtf-glp-hpm": "MTF-GLP-HPM: MTF-matched Laplacian pyramid with high-pass modulation",
-    "bdsd-pc": "BDSD-PC: band-dependent spatial detail, physically constrained",
-}
-DEFAULT_METHOD = "gsa"  # as the CLI
 TILE_HELP = ("Side of the square tiles, in PAN pixels, processed one at a time; smaller tiles use less memory. "
              "The result does not depend on it.")
 FLOAT_HELP = "Write Float32 values instead of the MS data type (no clipping or rounding to the input's integer range)."
@@ -86,9 +78,10 @@ class PansharpenClassical(PadmAlgorithm):
 
     def initAlgorithm(self, config: Optional[dict] = None) -> None:  # noqa: N802 - QGIS API
         add_pan_ms(self)
-        add_param(self, QgsProcessingParameterEnum(self.METHOD, "Method", options=list(METHODS),
-                                                   defaultValue=DEFAULT_METHOD, usesStaticStrings=True),
-                  "Fusion method:\n" + "\n".join(f"- {label}" for label in METHODS.values()))
+        # engine method names are the enum's values (static strings: METHOD=gsa, as in the CLI)
+        add_param(self, QgsProcessingParameterEnum(self.METHOD, "Method", options=list(CLASSICAL_METHODS),
+                                                   defaultValue=DEFAULT_CLASSICAL, usesStaticStrings=True),
+                  "Fusion method:\n" + "\n".join(f"- {label}" for label in CLASSICAL_METHODS.values()))
         add_sensor(self)
         add_tile_float(self)
         add_param(self, QgsProcessingParameterRasterDestination(self.OUTPUT, "Pansharpened"),

@@ -19,6 +19,7 @@ from qgis.core import (
     QgsProcessingUtils,
 )
 
+from ...engine.options import DEVICE_NAMES, HFreqDiffOptions
 from .common import (
     PadmAlgorithm,
     add_pan_ms,
@@ -30,8 +31,6 @@ from .common import (
     style_on_load,
 )
 from .pansharpen_classical import add_tile_float
-
-DEVICES = ("auto", "cpu", "cuda")
 
 
 class PansharpenHFreqDiff(PadmAlgorithm):
@@ -75,7 +74,7 @@ class PansharpenHFreqDiff(PadmAlgorithm):
                                                      defaultValue=1, minValue=1, maxValue=64),
                   "Samples drawn with consecutive seeds and averaged. More than 1 also writes the uncertainty "
                   "layer (per-pixel spread of the samples) and takes that many times longer.")
-        add_param(self, QgsProcessingParameterEnum("DEVICE", "Device", options=list(DEVICES), defaultValue="auto",
+        add_param(self, QgsProcessingParameterEnum("DEVICE", "Device", options=list(DEVICE_NAMES), defaultValue="auto",
                                                    usesStaticStrings=True),
                   "auto: the GPU when ONNX Runtime (onnxruntime-gpu) or torch can use one, else the CPU; cuda: "
                   "the GPU or an error; cpu: always the CPU. The device actually used is reported.", advanced=True)
@@ -86,13 +85,25 @@ class PansharpenHFreqDiff(PadmAlgorithm):
         self.addOutput(QgsProcessingOutputRasterLayer("UNCERTAINTY", "Uncertainty (spread of the samples)"))
         self.addOutput(QgsProcessingOutputString("PROVIDER", "Runtime and device used"))
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._options = HFreqDiffOptions()
+
     def prepareAlgorithm(self, parameters: dict, context: QgsProcessingContext,  # noqa: N802 - QGIS API
                          feedback: QgsProcessingFeedback) -> bool:
+        from ...engine.errors import PansharpenError
+
         self.read_pan_ms(parameters, context)
-        model = self.parameterAsFile(parameters, "MODEL", context)
-        torch_model = bool(model) and (Path(model).suffix == ".pt" or (
-            Path(model).is_dir() and not list(Path(model).glob("*.onnx")) and list(Path(model).glob("*.pt"))))
-        require("hfreqdiff-torch" if torch_model else "hfreqdiff")
+        try:
+            self._options = HFreqDiffOptions.from_mapping({
+                "model": self.parameterAsFile(parameters, "MODEL", context),
+                "steps": self.parameterAsInt(parameters, "STEPS", context),
+                "seed": self.parameterAsInt(parameters, "SEED", context),
+                "samples": self.parameterAsInt(parameters, "SAMPLES", context),
+                "device": self.parameterAsEnumString(parameters, "DEVICE", context)})
+        except PansharpenError as exc:
+            raise QgsProcessingException(str(exc)) from exc
+        require("hfreqdiff-torch" if self._options.uses_torch() else "hfreqdiff")
         return True
 
     def processAlgorithm(self, parameters: dict, context: QgsProcessingContext,  # noqa: N802 - QGIS API
@@ -102,21 +113,13 @@ class PansharpenHFreqDiff(PadmAlgorithm):
 
         sensor = sensor_value(self, parameters, context)
         out_path = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
-        options: dict = {"seed": self.parameterAsInt(parameters, "SEED", context),
-                         "samples": self.parameterAsInt(parameters, "SAMPLES", context),
-                         "device": self.parameterAsEnumString(parameters, "DEVICE", context)}
-        steps = self.parameterAsInt(parameters, "STEPS", context)
-        if steps > 0:
-            options["steps"] = steps
-        model = self.parameterAsFile(parameters, "MODEL", context)
-        if model:
-            options["model"] = model
         try:
             result = pipeline.fuse_files(
                 self._pan_path, self._ms_path, out_path, method="hfreqdiff", sensor=sensor,
                 tile=self.parameterAsInt(parameters, "TILE", context),
                 float_output=self.parameterAsBoolean(parameters, "FLOAT", context),
-                progress=progress_to(feedback), is_cancelled=feedback.isCanceled, method_options=options)
+                progress=progress_to(feedback), is_cancelled=feedback.isCanceled,
+                method_options=self._options.method_options())
         except Cancelled:
             feedback.pushInfo("Cancelled: no output was written.")
             return {}

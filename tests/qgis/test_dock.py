@@ -76,6 +76,19 @@ def critical_messages(qgis_iface) -> list[str]:
     return qgis_iface.messageBar().get_messages(Qgis.Critical)
 
 
+def run_then_cancel(dock, monkeypatch) -> tuple:
+    """Start the dock's run, click Cancel a few tiles in; (task, seconds from the click to the end)."""
+    monkeypatch.setattr(dock, "confirm_long_run", lambda s: True)
+    task = dock.run()
+    assert task is not None
+    wait_until(lambda: dock.progress.value() >= 8 or dock.task is None)  # a few tiles in
+    assert dock.task is not None, "the run ended before it could be cancelled"
+    dock.cancel_button.click()
+    t0 = time.monotonic()
+    wait_until(lambda: dock.task is None, 120)
+    return task, time.monotonic() - t0
+
+
 def test_dock_runs_hfreqdiff_and_adds_styled_layers(dock, qgis_iface, scenes, tmp_path, check_fused, monkeypatch):
     pan, ms = scenes["landsat8"]
     pan_layer, ms_layer = add_pair(pan, ms)
@@ -147,17 +160,10 @@ def test_cancel_mid_run_leaves_no_file(dock, shared_data, tmp_path, monkeypatch)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     choose(dock, pan_layer, ms_layer, "hfreqdiff", out_dir / "cancelled.tif", steps=1, tile=128)
-    monkeypatch.setattr(dock, "confirm_long_run", lambda s: True)
-    task = dock.run()
-    assert task is not None
-    wait_until(lambda: dock.progress.value() >= 8 or dock.task is None)  # a few tiles in
-    assert dock.task is not None, "the run ended before it could be cancelled"
-    dock.cancel_button.click()
-    t0 = time.monotonic()
-    wait_until(lambda: dock.task is None, 120)
+    task, seconds = run_then_cancel(dock, monkeypatch)
 
     assert task.was_cancelled and task.result is None
-    assert time.monotonic() - t0 < 60  # stops within a tile or so
+    assert seconds < 60  # stops within a tile or so
     assert list(out_dir.iterdir()) == []  # neither the output nor its temporary file
     assert dock.added_layers == [] and "Cancelled" in dock.stage_label.text()
     assert dock.run_button.isEnabled() and not dock.cancel_button.isEnabled()
@@ -243,8 +249,6 @@ def test_missing_onnxruntime_is_said_in_one_line(dock, qgis_iface, scenes, tmp_p
     assert (tmp_path / "x.tif").exists()
 
 
-@pytest.mark.skipif(not __import__("padm_pansharpening.plugin.child", fromlist=["x"]).finetune_supported(),
-                    reason="the engine has no 'finetune' command yet (python -m padm_pansharpening finetune --help fails)")
 def test_dock_finetune_then_fuse(dock, qgis_iface, scenes, tmp_path, monkeypatch):
     from padm_pansharpening.plugin import models
 
@@ -258,6 +262,83 @@ def test_dock_finetune_then_fuse(dock, qgis_iface, scenes, tmp_path, monkeypatch
     assert not critical_messages(qgis_iface), critical_messages(qgis_iface)
     assert out.exists() and task.model_dir and Path(task.model_dir).parent == tmp_path / "models"
     assert any(e.path == task.model_dir for e in models.find_models())
+
+
+def choose_torch_model(dock: PadmDock) -> str:
+    """The bundled .pt model chosen in the model list (without touching the remembered models)."""
+    from padm_pansharpening.engine.definitions import bundled_model
+
+    path = str(bundled_model(".pt"))
+    dock.model_combo.addItem("torch model", path)
+    dock.model_combo.setCurrentIndex(dock.model_combo.count() - 1)
+    return path
+
+
+def spy_child_runs(monkeypatch) -> list[list[str]]:
+    """The argument lists of the engine CLI child processes started; fusing inside QGIS fails the test."""
+    from padm_pansharpening.engine import pipeline
+    from padm_pansharpening.plugin import child
+
+    calls: list[list[str]] = []
+    real = child.run_cli
+    monkeypatch.setattr(child, "run_cli", lambda args, *a, **kw: calls.append(list(args)) or real(args, *a, **kw))
+    monkeypatch.setattr(pipeline, "fuse_files", lambda *a, **kw: pytest.fail("torch inference ran inside QGIS"))
+    return calls
+
+
+def test_torch_model_runs_in_a_child_process(dock, qgis_iface, scenes, tmp_path, check_fused, monkeypatch):
+    """A .pt model runs through the engine CLI's `fuse` in a child process, as fine-tuning does, so
+    torch is never loaded into QGIS; progress, the result and the layers reach the dock as usual."""
+    calls = spy_child_runs(monkeypatch)
+    pan, ms = scenes["landsat8"]
+    pan_layer, ms_layer = add_pair(pan, ms)
+    out = tmp_path / "fused_pt.tif"
+    choose(dock, pan_layer, ms_layer, "hfreqdiff", out, steps=1, samples=2, seed=3)
+    model = choose_torch_model(dock)
+    monkeypatch.setattr(dock, "confirm_long_run", lambda s: True)
+    progress: list[int] = []
+    dock.progress.valueChanged.connect(progress.append)
+
+    task = run_to_end(dock)
+
+    assert task.error == "" and not task.was_cancelled and not critical_messages(qgis_iface)
+    (args,) = calls
+    assert args[0] == "fuse" and args[args.index("--progress") + 1] == "json"
+    assert args[args.index("--model") + 1] == model and args[args.index("--seed") + 1] == "3"
+    check_fused(str(out), pan, ms)
+    assert files(tmp_path) == ["fused_pt.tif", "fused_pt_uncertainty.tif"]  # moved into place, no staging left
+    fused, spread = dock.added_layers[-1], dock.added_layers[0]
+    assert Path(fused.source()) == out and Path(spread.source()) == tmp_path / "fused_pt_uncertainty.tif"
+    assert "ran on: torch" in dock.device_label.text()
+    assert any(0 < p < 100 for p in progress) and max(progress) == 100  # the child's JSON progress
+    meta = gdal.Open(str(out)).GetMetadata()
+    assert any("hfreqdiff.pt" in v for v in meta.values()), meta  # the model is recorded
+
+
+def test_cancel_of_a_child_run_leaves_no_file(dock, shared_data, tmp_path, monkeypatch):
+    calls = spy_child_runs(monkeypatch)
+    folder = shared_data / "landsat_oli_istanbul_geotiff"
+    pan_layer, ms_layer = add_pair(str(folder / "pan.tif"), str(folder / "ms.tif"))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    choose(dock, pan_layer, ms_layer, "hfreqdiff", out_dir / "cancelled.tif", steps=1, tile=128)
+    choose_torch_model(dock)
+    task, seconds = run_then_cancel(dock, monkeypatch)
+
+    assert len(calls) == 1 and task.was_cancelled and task.result is None
+    assert seconds < 30  # the child is terminated, not waited for
+    assert list(out_dir.iterdir()) == []  # no output, no staging folder
+    assert "Cancelled" in dock.stage_label.text() and dock.run_button.isEnabled()
+
+
+def test_dock_offers_the_engine_methods_and_devices(dock):
+    from padm_pansharpening.engine.definitions import CLASSICAL_METHODS
+    from padm_pansharpening.engine.options import DEVICES
+
+    keys = [dock.method_combo.itemData(i) for i in range(dock.method_combo.count())]
+    assert keys == ["hfreqdiff", "finetune", *CLASSICAL_METHODS] and "bt-h" in keys
+    devices = [dock.device_combo.itemData(i) for i in range(dock.device_combo.count())]
+    assert devices == [value for value, _ in DEVICES]  # the order Processing and the CLI show
 
 
 def test_display_bands_follow_the_sensor():

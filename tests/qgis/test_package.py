@@ -3,8 +3,10 @@ loaded headless (qgis.utils, as QGIS loads plugins; qgis_process.bin) to run an 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -12,9 +14,22 @@ from pathlib import Path
 
 import pytest
 
-from padm_pansharpening.plugin.packaging import PACKAGE, PackageError, build_package, check_zip, parse_metadata
-
 REPO = Path(__file__).resolve().parents[2]
+
+
+def _load_tool(name: str):
+    """A build tool from tools/ (outside the package: it does not ship), loaded by its path."""
+    spec = importlib.util.spec_from_file_location(f"padm_tools_{name}", REPO / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+packaging = _load_tool("packaging")
+PACKAGE, PackageError, build_package = packaging.PACKAGE, packaging.PackageError, packaging.build_package
+check_zip, parse_metadata = packaging.check_zip, packaging.parse_metadata
+SHARED_READER_MARKERS = ("shared_data_dir", "../shared", "PADM_SHARED_DATA")
 
 # Runs in a child process so that the installed copy, not this checkout, is what gets imported.
 LOAD_AND_RUN = r"""
@@ -69,9 +84,8 @@ def test_zip_contents(plugin_zip: Path):
     assert {"__init__.py", "metadata.txt", "LICENSE", "plugin/provider.py", "plugin/dock.py", "engine/errors.py",
             "resources/icon.svg", "models/hfreqdiff.onnx"} <= inner  # the bundled model ships
     assert plugin_zip.stat().st_size < 25 * 2**20
-    assert not [n for n in inner if n.startswith(("tests/", ".git", ".venv", "dist/", "build/", "models/candidates/"))
-                or "__pycache__" in n or n.endswith(".pyc")
-                or n in ("plugin/packaging.py", "plugin/screenshot.py", "resources/screenshot.png")]
+    assert not [n for n in inner if n.startswith(("tests/", ".git", ".venv", "dist/", "build/"))
+                or "__pycache__" in n or n.endswith(".pyc") or n == "resources/screenshot.png"]
     assert meta["version"] == __version__
     commit = meta["commit"]  # the checkout's commit, or "uncommitted" in a repository without one
     if commit != "uncommitted":
@@ -79,6 +93,45 @@ def test_zip_contents(plugin_zip: Path):
                                  commit.removesuffix("-dirty") + "^{commit}"], capture_output=True)
         assert verify.returncode == 0, f"stamped commit {commit} is not a commit of this repository"
     assert meta["hasProcessingProvider"] == "yes" and meta["qgisMinimumVersion"] == "3.22"
+
+
+def test_zip_ships_the_runtime_only(plugin_zip: Path):
+    """Only engine/, plugin/, resources/, the bundled model and its card: no lab, build tools, docs,
+    tests, training configs or candidate models, and no module that reads the team's ../shared data."""
+    from padm_pansharpening.engine.definitions import bundled_models
+
+    with zipfile.ZipFile(plugin_zip) as zf:
+        inner = {n.split("/", 1)[1]: n for n in zf.namelist()}
+        sources = {rel: zf.read(name).decode("utf-8") for rel, name in inner.items() if rel.endswith(".py")}
+    tops = {rel.split("/", 1)[0] for rel in inner if "/" in rel}
+    assert tops == {"engine", "plugin", "resources", "models"}, tops  # no lab/, tools/, docs/, tests/
+    assert {rel for rel in inner if "/" not in rel} <= {"__init__.py", "__main__.py", "metadata.txt", "LICENSE"}
+    models = {rel for rel in inner if rel.startswith("models/")}
+    cards = {rel for rel in models if rel.endswith(".md") and rel.count("/") == 1}
+    assert models == {f"models/{p.name}" for p in bundled_models()} | cards, models
+    assert not [rel for rel in inner if rel.endswith(".json")]  # no training configs or reports
+    assert not [rel for rel in inner if "candidates" in rel or rel.startswith(("plugin/packaging", "plugin/screenshot"))]
+    lab_modules = ("engine/bench.py", "engine/datasets.py", "engine/padm/bench_padm.py", "engine/padm/synthetic.py",
+                   "engine/hfreqdiff/train.py", "engine/hfreqdiff/compare.py", "engine/hfreqdiff/speed.py",
+                   "engine/hfreqdiff/full_resolution.py")
+    assert not [m for m in lab_modules if m in inner]
+    readers = {rel: marker for rel, text in sources.items() for marker in SHARED_READER_MARKERS if marker in text}
+    assert not readers, f"shipped modules that read ../shared: {readers}"
+    assert not [rel for rel, text in sources.items() if re.search(r"^\s*(from|import) lab\b", text, re.M)]
+
+
+def test_allow_list_keeps_out_what_is_not_runtime():
+    """The packaging rule itself, on made-up paths: a stray file anywhere stays out of the zip."""
+    models = ["hfreqdiff.onnx", "hfreqdiff.pt"]
+    shipped = ["__init__.py", "metadata.txt", "engine/x.py", "engine/cli/fuse.py", "plugin/dock.py",
+               "resources/icon.png", "models/hfreqdiff.onnx", "models/hfreqdiff.pt", "models/HFREQDIFF_MODEL_CARD.md"]
+    kept_out = ["README.md", "build.py", "lab/bench.py", "tools/packaging.py", "docs/gpu.md", "tests/test_x.py",
+                "models/hfreqdiff_train.json", "models/candidates/a.pt", "models/candidates/README.md",
+                "models/other.onnx", "engine/__pycache__/x.pyc", "engine/notes.txt", "engine/.hidden.py",
+                "resources/screenshot.png", "plugin/x.py.orig"]
+    assert [r for r in shipped if not packaging.is_shipped(r, models)] == []
+    assert [r for r in kept_out if packaging.is_shipped(r, models)] == []
+    assert packaging.bundled_model_names(REPO) == models
 
 
 def test_repository_rules_are_enforced(plugin_zip: Path, tmp_path: Path):
@@ -101,6 +154,8 @@ def test_repository_rules_are_enforced(plugin_zip: Path, tmp_path: Path):
         check_zip(rezip("twotops.zip", add=("other/x.py", b"")), __version__)
     with pytest.raises(PackageError, match="compiled"):
         check_zip(rezip("pyc.zip", add=(f"{PACKAGE}/engine/__pycache__/x.cpython-311.pyc", b"")), __version__)
+    with pytest.raises(PackageError, match="allow-list"):
+        check_zip(rezip("lab.zip", add=(f"{PACKAGE}/lab/bench.py", b"")), __version__)
     with pytest.raises(PackageError, match="not stamped"):
         check_zip(plugin_zip, "9.9.9")
     big = rezip("big.zip", add=(f"{PACKAGE}/models/huge.bin", os.urandom(26 * 2**20)))
@@ -109,7 +164,7 @@ def test_repository_rules_are_enforced(plugin_zip: Path, tmp_path: Path):
 
 
 def test_build_script_runs_from_command_line(tmp_path: Path):
-    run = subprocess.run([sys.executable, str(REPO / "plugin" / "packaging.py"), "--out-dir", str(tmp_path)],
+    run = subprocess.run([sys.executable, str(REPO / "tools" / "packaging.py"), "--out-dir", str(tmp_path)],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith(f"wrote {tmp_path}") and len(run.stdout.strip().splitlines()) == 1

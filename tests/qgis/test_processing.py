@@ -41,7 +41,8 @@ def wv3(shared_data: Path) -> tuple[str, str]:
 
 
 def test_provider_lists_algorithm_with_documented_parameters(padm_provider):
-    from padm_pansharpening.engine.methods import METHOD_NAMES
+    from padm_pansharpening.engine.definitions import CLASSICAL_METHODS, DEFAULT_CLASSICAL, METHOD_NAMES
+    from padm_pansharpening.engine.methods import get_method
     from padm_pansharpening.engine.sensors import get_sensor
 
     assert padm_provider.name() == "PADM Pansharpening"
@@ -53,8 +54,11 @@ def test_provider_lists_algorithm_with_documented_parameters(padm_provider):
     for param in alg.parameterDefinitions():
         assert param.help().strip(), f"parameter {param.name()} has no help text"
     methods = alg.parameterDefinition("METHOD").options()
-    assert methods == ["exp", "brovey", "gsa", "mtf-glp-hpm", "bdsd-pc"]
-    assert set(methods) <= set(METHOD_NAMES)  # every choice is a method the engine knows
+    assert methods == list(CLASSICAL_METHODS) and "bt-h" in methods  # the engine's list, in its order
+    assert set(methods) <= set(METHOD_NAMES)
+    for name in methods:
+        get_method(name)  # every choice is a method the engine runs (an unknown name raises)
+    assert alg.parameterDefinition("METHOD").defaultValue() == DEFAULT_CLASSICAL
     sensors = alg.parameterDefinition("SENSOR").options()
     assert sensors[0] == "auto" and {"WV3", "GeoEye1", "QB"} <= set(sensors)
     for name in sensors[1:]:
@@ -172,6 +176,9 @@ def test_every_algorithm_and_parameter_is_documented(padm_provider):
     assert [p.name() for p in hfd.parameterDefinitions()] == [
         "PAN", "MS", "SENSOR", "MODEL", "STEPS", "SEED", "SAMPLES", "DEVICE", "TILE", "FLOAT", "OUTPUT"]
     assert {o.name() for o in hfd.outputDefinitions()} == {"OUTPUT", "UNCERTAINTY", "PROVIDER"}
+    from padm_pansharpening.engine.options import DEVICE_NAMES
+
+    assert hfd.parameterDefinition("DEVICE").options() == list(DEVICE_NAMES)  # as the dock and the CLI
 
 
 def test_hfreqdiff_processing_run_with_uncertainty(padm_provider, scenes, tmp_path, check_fused):

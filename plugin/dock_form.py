@@ -1,0 +1,174 @@
+"""The dock's form: the input, method and output widgets, and the values they hold (method key,
+sensor choice, HFreqDiff options). It knows nothing of running."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from qgis.core import QgsMapLayerProxyModel, QgsSettings
+from qgis.gui import QgsFileWidget, QgsMapLayerComboBox
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtWidgets import QFormLayout, QGroupBox, QLabel, QLineEdit, QVBoxLayout, QWidget
+
+from ..engine import DEFAULT_TILE
+from ..engine.definitions import CLASSICAL_METHODS, HFREQDIFF, sensor_names
+from ..engine.options import DEVICES, HFreqDiffOptions
+from . import styling
+from .inputs import detect_sensor, layer_file
+from .model_picker import ModelPicker
+from .widgets import SETTINGS, combo, row, spin
+
+FINETUNE = "finetune"  # the dock's method key for "HFreqDiff + PADM fine-tuning"
+# (label, key): HFreqDiff, with fine-tuning, then the classical methods (key = engine method name)
+METHODS: list[tuple[str, str]] = [("HFreqDiff (diffusion)", HFREQDIFF), ("HFreqDiff + PADM fine-tuning", FINETUNE)] + [
+    (f"{label.split(':')[0]} (classical)", name) for name, label in CLASSICAL_METHODS.items()]
+
+
+class DockForm(QWidget):
+    # the widgets the dock offers as its own attributes (dock.pan_combo, ...)
+    WIDGETS = ("pan_combo", "ms_combo", "band_order", "sensor_combo", "sensor_label", "method_combo",
+               "model_combo", "model_button", "steps", "seed", "samples", "budget", "tile", "device_combo",
+               "device_label", "extent_combo", "display_combo", "output")
+
+    def __init__(self, parent: Optional[QWidget] = None):
+        super().__init__(parent)
+        self.detected_sensor = "none"
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._inputs_box())
+        layout.addWidget(self._method_box())
+        layout.addWidget(self._output_box())
+        settings = QgsSettings()
+        self.set_method(settings.value(SETTINGS + "method", HFREQDIFF))
+        self.tile.setValue(int(settings.value(SETTINGS + "tile", DEFAULT_TILE)))
+        self.method_combo.currentIndexChanged.connect(self._method_changed)
+        self.ms_combo.layerChanged.connect(self._ms_changed)
+        self.sensor_combo.currentIndexChanged.connect(self._ms_changed)
+        self._method_changed()
+        self._ms_changed()
+
+    # -- construction ---------------------------------------------------------------------------
+    def _inputs_box(self) -> QGroupBox:
+        box = QGroupBox("Inputs")
+        form = QFormLayout(box)
+        self.pan_combo, self.ms_combo = QgsMapLayerComboBox(), QgsMapLayerComboBox()
+        for layers in (self.pan_combo, self.ms_combo):
+            layers.setFilters(QgsMapLayerProxyModel.RasterLayer)
+            layers.setAllowEmptyLayer(True)
+            layers.setLayer(None)
+        self.pan_combo.setToolTip("Single-band panchromatic raster (a file GDAL reads).")
+        self.ms_combo.setToolTip("Multispectral raster in the PAN's CRS; its pixel size an integer multiple of the PAN's.")
+        self.band_order = QLineEdit()
+        self.band_order.setPlaceholderText("file order (e.g. 3,2,1,4 to reorder or pick bands)")
+        self.band_order.setToolTip("MS bands to use, in the order the sensor preset expects (1-based). "
+                                   "Empty: all bands as stored.")
+        self.sensor_combo = combo([("Auto-detect", "auto")] + [(name, name) for name in sensor_names()])
+        self.sensor_label = QLabel()
+        self.sensor_label.setWordWrap(True)
+        form.addRow("PAN", self.pan_combo)
+        form.addRow("MS", self.ms_combo)
+        form.addRow("MS band order", self.band_order)
+        form.addRow("Sensor", self.sensor_combo)
+        form.addRow("", self.sensor_label)
+        return box
+
+    def _method_box(self) -> QGroupBox:
+        box = QGroupBox("Method")
+        form = QFormLayout(box)
+        self.method_combo = combo(METHODS)
+        for index, name in enumerate(CLASSICAL_METHODS, start=2):
+            self.method_combo.setItemData(index, CLASSICAL_METHODS[name], Qt.ToolTipRole)
+        self.model_picker = ModelPicker()
+        self.model_combo, self.model_button = self.model_picker.combo, self.model_picker.button
+        self.steps = spin(0, 200, 0, "DDIM sampling steps; 'model default' uses the model's own setting.",
+                          special="model default")
+        self.seed = spin(0, 2**31 - 1, 0, "Noise seed: the same seed gives the same result.")
+        self.samples = spin(1, 64, 1, "Samples drawn and averaged; more than 1 also adds an uncertainty layer "
+                                      "(per-pixel spread of the samples).")
+        self.budget = spin(1, 600, 10, "Time budget of the PADM fine-tuning on this scene.", suffix=" min budget")
+        self.tile = spin(64, 8192, DEFAULT_TILE, "Tile side in PAN pixels processed at a time (memory); the "
+                                                 "result does not depend on it.", step=64)
+        self.device_combo = combo((label, value) for value, label in DEVICES)
+        self.device_label = QLabel("ran on: –")
+        form.addRow("Method", self.method_combo)
+        form.addRow("Model", self.model_picker)
+        form.addRow("Steps", row(self.steps, "Seed", self.seed))
+        form.addRow("Samples", row(self.samples, "Tile", self.tile))
+        form.addRow("Fine-tuning", self.budget)
+        form.addRow("Device", self.device_combo)
+        form.addRow("", self.device_label)
+        return box
+
+    def _output_box(self) -> QGroupBox:
+        box = QGroupBox("Output")
+        form = QFormLayout(box)
+        self.extent_combo = combo([("Whole layer", "layer"), ("Map canvas extent", "canvas")])
+        self.display_combo = combo([("Natural colour (RGB)", styling.NATURAL),
+                                    ("False colour (NIR, red, green)", styling.FALSE_COLOUR)])
+        self.output = QgsFileWidget()
+        self.output.setStorageMode(QgsFileWidget.SaveFile)
+        self.output.setFilter("GeoTIFF (*.tif *.tiff)")
+        self.output.lineEdit().setPlaceholderText("[temporary file]")
+        form.addRow("Extent", self.extent_combo)
+        form.addRow("Display", self.display_combo)
+        form.addRow("Output GeoTIFF", self.output)
+        return box
+
+    # -- values ---------------------------------------------------------------------------------
+    def method_key(self) -> str:
+        """hfreqdiff, finetune or a classical engine method name."""
+        return self.method_combo.currentData()
+
+    def set_method(self, key: str) -> None:
+        self.method_combo.setCurrentIndex(max(0, self.method_combo.findData(key)))
+
+    def engine_method(self) -> str:
+        """The engine method the run ends with (fine-tuning ends with HFreqDiff)."""
+        return HFREQDIFF if self.method_key() == FINETUNE else self.method_key()
+
+    def sensor_choice(self) -> Optional[str]:
+        value = self.sensor_combo.currentData()
+        return None if value == "auto" else value
+
+    def chosen_model(self) -> Optional[str]:
+        """The model of an HFreqDiff run (None: bundled); fine-tuning makes its own."""
+        return self.model_picker.current() if self.method_key() == HFREQDIFF else None
+
+    def hfreqdiff_options(self) -> Optional[HFreqDiffOptions]:
+        """HFreqDiff's options from the widgets; None for a classical method."""
+        if self.engine_method() != HFREQDIFF:
+            return None
+        return HFreqDiffOptions.from_mapping({
+            "model": self.chosen_model(), "steps": self.steps.value(), "seed": self.seed.value(),
+            "samples": self.samples.value(), "device": self.device_combo.currentData()})
+
+    def remember_choices(self) -> None:
+        settings = QgsSettings()
+        settings.setValue(SETTINGS + "method", self.method_key())
+        settings.setValue(SETTINGS + "tile", self.tile.value())
+
+    # -- reactions ------------------------------------------------------------------------------
+    def _method_changed(self) -> None:
+        key = self.method_key()
+        for widget in (self.model_button, self.steps, self.seed, self.samples, self.device_combo):
+            widget.setEnabled(key in (HFREQDIFF, FINETUNE))
+        self.model_combo.setEnabled(key == HFREQDIFF)  # fine-tuning makes its own model
+        self.budget.setEnabled(key == FINETUNE)
+
+    def _ms_changed(self) -> None:
+        layer = self.ms_combo.currentLayer()
+        if self.sensor_choice() is not None:
+            self.sensor_label.setText(f"using the {self.sensor_choice()} preset")
+            return
+        if layer is None:
+            self.sensor_label.setText("detected from the MS metadata when possible")
+            return
+        try:
+            name, _ = detect_sensor(layer_file(layer, "MS"))
+        except Exception as exc:  # a layer the engine cannot read: said again, in one line, at Run
+            self.detected_sensor = "none"
+            self.sensor_label.setText(f"cannot detect: {' '.join(str(exc).split())[:120]}")
+            return
+        self.detected_sensor = name
+        self.sensor_label.setText(f"detected: {name} (from the file metadata)" if name != "none" else
+                                  "not detected: generic MTF gains (choose the sensor if you know it)")
