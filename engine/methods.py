@@ -33,7 +33,9 @@ class FusionMethod(Protocol):
 
     def fuse_tile(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, origin: tuple[int, int]) -> np.ndarray:
         """Fused (H, W, B) for one tile; origin = global (row, col) in PAN pixels of the tile's top-left
-        in the processed region (negative inside the reflection padding at the scene's top/left)."""
+        in the processed region (negative inside the reflection padding at the scene's top/left).
+        A method with ``context_aware = True`` also takes ``context=N``: the tiler discards N PAN
+        pixels on each side of what it returns (its halo), so the method may skip computing them."""
         ...
 
 

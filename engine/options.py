@@ -12,6 +12,12 @@ DEVICES: tuple[tuple[str, str], ...] = (("auto", "Auto (GPU when available)"), (
                                         ("cpu", "CPU"))
 DEVICE_NAMES: tuple[str, ...] = tuple(d for d, _ in DEVICES)
 ENSEMBLES: tuple[str, ...] = ("flips", "none")
+# HFreqDiff quality presets: fast = one network pass per step; best = the flip self-ensemble (4 passes)
+QUALITIES: dict[str, str] = {"fast": "one network pass per step: about 3x faster, a little lower quality",
+                             "best": "mean over the 4 flips of the input (the default): 4x the network time"}
+# best stays the default until fast matches its held-out quality (issue 14: on GeoEye-1 fast loses
+# 0.0037 Q2n, 0.056 SAM, 0.038 ERGAS; lab/presets_bench.py)
+DEFAULT_QUALITY = "best"
 MAX_SAMPLES = 64
 
 
@@ -19,13 +25,15 @@ MAX_SAMPLES = 64
 class HFreqDiffOptions:
     """model: file or fine-tuned model folder (None: the bundled model); steps: DDIM steps (None:
     the model's default); seed: noise seed; samples: K draws (K > 1 also writes their spread);
-    device: auto | cuda | cpu; ensemble: flips | none (None: the model's default)."""
+    device: auto | cuda | cpu; quality: fast | best (None: DEFAULT_QUALITY); ensemble: flips | none,
+    an expert override of what the quality preset chooses."""
 
     model: Optional[str] = None
     steps: Optional[int] = None
     seed: int = 0
     samples: int = 1
     device: str = "auto"
+    quality: Optional[str] = None
     ensemble: Optional[str] = None
 
     def __post_init__(self) -> None:
@@ -37,6 +45,8 @@ class HFreqDiffOptions:
             raise PansharpenError(f"seed must not be negative (got {self.seed}).")
         if self.device not in DEVICE_NAMES:
             raise PansharpenError(f"Unknown device '{self.device}': use {', '.join(DEVICE_NAMES)}.")
+        if self.quality is not None and self.quality not in QUALITIES:
+            raise PansharpenError(f"Unknown quality '{self.quality}': use {' or '.join(QUALITIES)}.")
         if self.ensemble is not None and self.ensemble not in ENSEMBLES:
             raise PansharpenError(f"Unknown ensemble '{self.ensemble}': use {' or '.join(ENSEMBLES)}.")
 

@@ -50,6 +50,7 @@ class _MeanAndSpread:
 
     def __init__(self, method):
         self.method, self.name = method, method.name
+        self.context_aware = getattr(method, "context_aware", False)
 
     def halo(self, ratio: int) -> int:
         return self.method.halo(ratio)
@@ -57,8 +58,8 @@ class _MeanAndSpread:
     def fit(self, *args) -> None:
         self.method.fit(*args)
 
-    def fuse_tile(self, pan, ms_lr, ratio, origin):
-        mean, spread = self.method.fuse_tile_with_spread(pan, ms_lr, ratio, origin)
+    def fuse_tile(self, pan, ms_lr, ratio, origin, **context):
+        mean, spread = self.method.fuse_tile_with_spread(pan, ms_lr, ratio, origin, **context)
         return np.concatenate([mean, spread], axis=2)
 
 

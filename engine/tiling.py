@@ -231,6 +231,7 @@ def fuse_tiles(source: TileSource, method: FusionMethod, grid: TileGrid, write: 
     rows, cols = _windows(grid.row_bounds, ov), _windows(grid.col_bounds, ov)
     bands = out_bands or source.bands
     i0, i1 = tile_rows or (0, len(rows))
+    context = {"context": hal} if getattr(method, "context_aware", False) else {}  # the halo is discarded
     first = max(0, i0 - 1)
     done, total = 0, (i1 - i0) * (len(cols))
     prev_strip: Optional[np.ndarray] = None  # rows [f0, f0 + 2ov) of this tile row, from the previous
@@ -246,7 +247,7 @@ def fuse_tiles(source: TileSource, method: FusionMethod, grid: TileGrid, write: 
             if is_cancelled is not None and is_cancelled():
                 raise Cancelled()
             pan, ms, valid = read_padded(source, o0 - hal, p0 - hal, o1 - o0 + 2 * hal, p1 - p0 + 2 * hal, fill)
-            fused = np.asarray(method.fuse_tile(pan, ms, r, (o0 - hal, p0 - hal)), dtype=np.float64)
+            fused = np.asarray(method.fuse_tile(pan, ms, r, (o0 - hal, p0 - hal), **context), dtype=np.float64)
             if fused.shape != pan.shape + (bands,):
                 raise ValueError(f"{method.name}.fuse_tile returned {fused.shape}, expected {pan.shape + (bands,)}")
             inner = (slice(hal, hal + o1 - o0), slice(hal, hal + p1 - p0))
@@ -266,6 +267,11 @@ def fuse_tiles(source: TileSource, method: FusionMethod, grid: TileGrid, write: 
                 if progress is not None:
                     progress(done, total)
         prev_strip = next_strip
+
+
+def output_spans(bounds: Sequence[int], overlap: int) -> list[tuple[int, int]]:
+    """Per tile along one axis: the [start, stop) of the window it outputs (its core plus overlaps)."""
+    return [(o0, o1) for _, _, o0, o1, _, _ in _windows(bounds, overlap)]
 
 
 def row_span(grid: TileGrid, i0: int, i1: int) -> tuple[int, int]:

@@ -189,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--speed-size", type=int, default=1024, help="HFreqDiff speed scene size (0: skip)")
     p.add_argument("--memory", type=int, default=0, help="also measure peak RSS on an N x N PAN scene (e.g. 16384)")
     p.add_argument("--memory-hfreqdiff", type=int, default=0, help="HFreqDiff peak RSS on an N x N PAN scene (e.g. 8192)")
+    p.add_argument("--presets", type=int, default=0, metavar="REPEATS",
+                   help="also the HFreqDiff quality presets: held-out quality of fast and best, and wall time / "
+                        "peak RSS against GSA and gdal_pansharpen on 2048^2 4-band and 1024^2 8-band scenes, "
+                        "medians of REPEATS runs (lab/presets_bench.py)")
     p.add_argument("--json", default="build/bench.json")
     args = p.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
@@ -226,6 +230,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {tool} | {r['seconds']:.1f} | {r['s_per_MP']:.3f} | {r['peak_rss_MiB']:.0f} |")
         q = mem["ours_quarter_size"]
         print(f"\nours on a {q['size']}x{q['size']} scene (16x fewer pixels): peak RSS {q['peak_rss_MiB']:.0f} MiB")
+    if args.presets:
+        from .presets_bench import quality, quality_table, speed, speed_table
+
+        with tempfile.TemporaryDirectory() as tmp:
+            report["presets_speed"] = speed(Path(tmp), args.presets, 1)
+        report["presets_quality"] = quality()
+        print("\n## HFreqDiff presets: speed against GSA (same run)\n\n" + speed_table(report["presets_speed"]))
+        print("\n## HFreqDiff presets: held-out quality\n\n" + quality_table(report["presets_quality"]))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(report, indent=1))
     print(f"\nwrote {args.json}")

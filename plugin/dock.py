@@ -128,7 +128,7 @@ class PadmDock(QgsDockWidget):
         except PansharpenError as exc:
             self.report_error(str(exc))
             return None
-        seconds = estimate_seconds(request, self.form.pan_combo.currentLayer())
+        seconds = estimate_seconds(request, self.form.pan_combo.currentLayer(), self.form.ms_combo.currentLayer())
         if seconds > estimate.LONG_RUN_S and not self.confirm_long_run(seconds):
             self.say(f"not started (estimated {estimate.human(seconds)})")
             return None

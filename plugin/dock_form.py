@@ -12,11 +12,14 @@ from qgis.PyQt.QtWidgets import QFormLayout, QGroupBox, QLabel, QLineEdit, QVBox
 
 from ..engine import DEFAULT_TILE
 from ..engine.definitions import CLASSICAL_METHODS, HFREQDIFF, sensor_names
-from ..engine.options import DEVICES, HFreqDiffOptions
+from ..engine.options import DEFAULT_QUALITY, DEVICES, QUALITIES, HFreqDiffOptions
+
 from . import styling
 from .inputs import detect_sensor, layer_file
 from .model_picker import ModelPicker
 from .widgets import SETTINGS, combo, row, spin
+
+QUALITY_LABELS = {"fast": "Fast", "best": "Best (4x the time)"}
 
 FINETUNE = "finetune"  # the dock's method key for "HFreqDiff + PADM fine-tuning"
 # (label, key): HFreqDiff, with fine-tuning, then the classical methods (key = engine method name)
@@ -27,7 +30,7 @@ METHODS: list[tuple[str, str]] = [("HFreqDiff (diffusion)", HFREQDIFF), ("HFreqD
 class DockForm(QWidget):
     # the widgets the dock offers as its own attributes (dock.pan_combo, ...)
     WIDGETS = ("pan_combo", "ms_combo", "band_order", "sensor_combo", "sensor_label", "method_combo",
-               "model_combo", "model_button", "steps", "seed", "samples", "budget", "tile", "device_combo",
+               "model_combo", "model_button", "quality_combo", "steps", "seed", "samples", "budget", "tile", "device_combo",
                "device_label", "extent_combo", "display_combo", "output")
 
     def __init__(self, parent: Optional[QWidget] = None):
@@ -90,8 +93,13 @@ class DockForm(QWidget):
                                                  "result does not depend on it.", step=64)
         self.device_combo = combo((label, value) for value, label in DEVICES)
         self.device_label = QLabel("ran on: –")
+        self.quality_combo = combo((QUALITY_LABELS[name], name) for name in QUALITIES)
+        self.quality_combo.setCurrentIndex(list(QUALITIES).index(DEFAULT_QUALITY))
+        self.quality_combo.setToolTip("Fast: one network pass per step. Best: the mean over the 4 flips of the "
+                                      "input, 4x the time. The output's metadata records which.")
         form.addRow("Method", self.method_combo)
         form.addRow("Model", self.model_picker)
+        form.addRow("Quality", self.quality_combo)
         form.addRow("Steps", row(self.steps, "Seed", self.seed))
         form.addRow("Samples", row(self.samples, "Tile", self.tile))
         form.addRow("Fine-tuning", self.budget)
@@ -140,7 +148,8 @@ class DockForm(QWidget):
             return None
         return HFreqDiffOptions.from_mapping({
             "model": self.chosen_model(), "steps": self.steps.value(), "seed": self.seed.value(),
-            "samples": self.samples.value(), "device": self.device_combo.currentData()})
+            "samples": self.samples.value(), "device": self.device_combo.currentData(),
+            "quality": self.quality_combo.currentData()})
 
     def remember_choices(self) -> None:
         settings = QgsSettings()
@@ -150,7 +159,7 @@ class DockForm(QWidget):
     # -- reactions ------------------------------------------------------------------------------
     def _method_changed(self) -> None:
         key = self.method_key()
-        for widget in (self.model_button, self.steps, self.seed, self.samples, self.device_combo):
+        for widget in (self.model_button, self.quality_combo, self.steps, self.seed, self.samples, self.device_combo):
             widget.setEnabled(key in (HFREQDIFF, FINETUNE))
         self.model_combo.setEnabled(key == HFREQDIFF)  # fine-tuning makes its own model
         self.budget.setEnabled(key == FINETUNE)

@@ -1,10 +1,9 @@
 """How long a run will take, for the warning before long runs and the first ETA.
 
-Costs are seconds per megapixel of PAN (per DDIM step and sample for HFreqDiff). The defaults
-were measured on a 2-core x86 CPU (HFreqDiff with ONNX Runtime on 252x252 PAN crops of the WV3
-scene, including the tile halo: 122 s/MP per step and sample; GSA/BDSD-PC/MTF-GLP-HPM on the
-580x575 WV3 scene: 1.8-2.9 s/MP). After each run the dock records the measured rate for that
-runtime, so later estimates follow the user's machine.
+HFreqDiff: the work of its tiles (engine.hfreqdiff.cost: network band-megapixels over all passes,
+steps and samples, plus conditioning) times the 2-core CPU's measured rates, times a factor for
+this machine that each finished run updates. Classical methods: seconds per PAN megapixel
+(GSA/BDSD-PC/MTF-GLP-HPM on the 580x575 WV3 scene: 1.8-2.9 s/MP), also updated by each run.
 """
 
 from __future__ import annotations
@@ -37,18 +36,40 @@ def rate(method: str, provider: str = "") -> float:
 
 
 def estimate_seconds(megapixels: float, method: str, steps: int = 1, samples: int = 1, provider: str = "",
-                     finetune_minutes: float = 0.0) -> float:
-    work = megapixels * rate(method, provider) * (max(1, steps) * max(1, samples) if method == "hfreqdiff" else 1)
-    return work + 60.0 * finetune_minutes
+                     finetune_minutes: float = 0.0, work=None) -> float:
+    """``work``: the run's engine.hfreqdiff.cost.Work (HFreqDiff); without it, per megapixel."""
+    if method == "hfreqdiff" and work is not None:
+        seconds = work.seconds() * _factor(provider)
+    else:
+        seconds = megapixels * rate(method, provider) * (max(1, steps) * max(1, samples) if method == "hfreqdiff" else 1)
+    return seconds + 60.0 * finetune_minutes
 
 
-def record(method: str, provider: str, megapixels: float, seconds: float, steps: int = 1, samples: int = 1) -> None:
+def _factor_key(provider: str) -> str:
+    return _KEY + ("hfreqdiff_factor_cuda" if "cuda" in provider.lower() else "hfreqdiff_factor_cpu")
+
+
+def _factor(provider: str) -> float:
+    """This machine's speed against the measured 2-core CPU (1: the same; GPU: 1/GPU_SPEEDUP until measured)."""
+    try:
+        stored = float(QgsSettings().value(_factor_key(provider), None))
+        if stored > 0:
+            return stored
+    except (TypeError, ValueError):
+        pass
+    return 1.0 / GPU_SPEEDUP if "cuda" in provider.lower() else 1.0
+
+
+def record(method: str, provider: str, megapixels: float, seconds: float, steps: int = 1, samples: int = 1,
+           work=None) -> None:
     """Store the measured rate of a finished run (a running mean, new runs weighted 1/2)."""
     if megapixels <= 0 or seconds <= 0:
         return
-    units = megapixels * (max(1, steps) * max(1, samples) if method == "hfreqdiff" else 1)
-    measured = seconds / units
-    key = _rate_key(method, provider)
+    if method == "hfreqdiff" and work is not None and work.seconds() > 0:
+        key, measured = _factor_key(provider), seconds / work.seconds()
+    else:
+        units = megapixels * (max(1, steps) * max(1, samples) if method == "hfreqdiff" else 1)
+        key, measured = _rate_key(method, provider), seconds / units
     old: Optional[float]
     try:
         old = float(QgsSettings().value(key, None))

@@ -80,7 +80,8 @@ class RunController:
         megapixels = res.width * res.height / 1e6
         if req.method == HFREQDIFF and req.options is not None:
             self.form.device_label.setText(f"ran on: {provider or 'not reported'}")
-            estimate.record(HFREQDIFF, provider, megapixels, res.seconds, req.options.steps or 1, req.options.samples)
+            estimate.record(HFREQDIFF, provider, megapixels, res.seconds, req.options.steps or 1, req.options.samples,
+                            work=req.work)
         else:
             estimate.record(req.method, "", megapixels, res.seconds)
         fused = QgsRasterLayer(str(res.out_path), Path(res.out_path).stem, "gdal")

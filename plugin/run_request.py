@@ -65,14 +65,39 @@ def temporary_output(pan: str, method: str) -> str:
     return str(folder / f"{Path(pan).stem}_{method}_{time.strftime('%Y%m%d-%H%M%S')}_{uuid.uuid4().hex[:6]}.tif")
 
 
-def estimate_seconds(request: RunRequest, pan_layer: Optional[QgsRasterLayer]) -> float:
-    """The run's expected duration on this machine (estimate's rates), fine-tuning included."""
-    if request.extent is not None and pan_layer is not None:
-        x0, y0, x1, y1 = request.extent
-        mp = (x1 - x0) / pan_layer.rasterUnitsPerPixelX() * (y1 - y0) / pan_layer.rasterUnitsPerPixelY() / 1e6
-    else:
-        mp = pan_layer.width() * pan_layer.height() / 1e6 if pan_layer is not None else 0.0
+def estimate_seconds(request: RunRequest, pan_layer: Optional[QgsRasterLayer],
+                     ms_layer: Optional[QgsRasterLayer] = None) -> float:
+    """The run's expected duration on this machine (estimate's rates), fine-tuning included; for
+    HFreqDiff from the work of its tiles (bands, halo, quality preset), kept in request.work."""
+    width, height = _region_size(request, pan_layer)
+    mp = width * height / 1e6
     opts = request.options
     provider = "cuda" if opts is not None and opts.device != "cpu" and onnxruntime_has_cuda() else "cpu"
+    if request.method == HFREQDIFF and opts is not None and pan_layer is not None and ms_layer is not None:
+        request.work = hfreqdiff_work(request, width, height, pan_layer, ms_layer)
     return estimate.estimate_seconds(mp, request.method, (opts.steps or 1) if opts else 1, opts.samples if opts else 1,
-                                     provider, request.finetune_minutes if request.finetune_dir else 0.0)
+                                     provider, request.finetune_minutes if request.finetune_dir else 0.0,
+                                     work=request.work)
+
+
+def _region_size(request: RunRequest, pan_layer: Optional[QgsRasterLayer]) -> tuple[int, int]:
+    if pan_layer is None:
+        return 0, 0
+    if request.extent is not None:
+        x0, y0, x1, y1 = request.extent
+        return (round((x1 - x0) / pan_layer.rasterUnitsPerPixelX()),
+                round((y1 - y0) / pan_layer.rasterUnitsPerPixelY()))
+    return pan_layer.width(), pan_layer.height()
+
+
+def hfreqdiff_work(request: RunRequest, width: int, height: int, pan_layer: QgsRasterLayer,
+                   ms_layer: QgsRasterLayer):
+    """engine.hfreqdiff.cost.Work of the run: its bands, ratio, tiles and network passes."""
+    from ..engine.hfreqdiff.cost import tiled_work
+
+    opts = request.options
+    bands = len(request.band_order) if request.band_order else ms_layer.bandCount()
+    ratio = max(1, round(ms_layer.rasterUnitsPerPixelX() / max(pan_layer.rasterUnitsPerPixelX(), 1e-12)))
+    scene_model = bool(request.finetune_dir) or bool(opts.model)  # fine-tuned models run without flips
+    flips = opts.ensemble == "flips" or (opts.ensemble is None and opts.quality != "fast" and not scene_model)
+    return tiled_work(height, width, bands, ratio, request.tile, 4 if flips else 1, opts.steps or 1, opts.samples)

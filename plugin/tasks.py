@@ -53,6 +53,7 @@ class RunRequest:
     finetune_dir: Optional[str] = None  # set: PADM fine-tuning into this folder first, then fuse with it
     finetune_minutes: float = 10.0
     finetune_weight: float = 0.5  # share of the progress bar the fine-tuning takes
+    work: Optional[object] = None  # engine.hfreqdiff.cost.Work of an HFreqDiff run, for the time estimate
 
 
 class PansharpenTask(QgsTask):

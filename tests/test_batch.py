@@ -242,3 +242,22 @@ def test_usage_errors_exit_2_with_one_line(tmp_path, content, message):
         manifest.write_text(content)
     r = cli("batch", "--manifest", str(manifest), "--progress", "none", cwd=tmp_path, timeout=120)
     assert r.returncode == 2 and message in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_a_folder_pattern_with_a_pairing_rule(shared_data, tmp_path):
+    """--glob/--pair/--out-dir instead of a manifest: PANs by pattern, each MS by a name rule; the
+    shared pan.tif stems get their folder's name."""
+    from padm_pansharpening.engine.batch.manifest import scenes_from_pattern
+
+    jobs = scenes_from_pattern(str(shared_data / "*" / "pan.tif"), "pan=ms", tmp_path)
+    names = {j.out.name for j in jobs}
+    assert "landsat_oli_istanbul_geotiff_pan_fused.tif" in names and "vhr4b_zhengzhou_geotiff_pan_fused.tif" in names
+    zz = next(j for j in jobs if j.pan.parent.name == "vhr4b_zhengzhou_geotiff")
+    assert zz.ms == shared_data / "vhr4b_zhengzhou_geotiff" / "ms.tif"
+    r = cli("batch", "--glob", str(shared_data / "landsat_oli_istanbul_geotiff" / "pan.tif"), "--pair", "pan=ms",
+            "--out-dir", str(tmp_path / "out"), "--workers", "1", "--progress", "none", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out" / "pan_fused.tif").exists()
+    r = cli("batch", "--glob", str(tmp_path / "*.nothing"), "--pair", "pan=ms", "--out-dir", str(tmp_path),
+            "--progress", "none", cwd=tmp_path, timeout=120)
+    assert r.returncode == 2 and "No file matches" in r.stderr

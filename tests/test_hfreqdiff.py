@@ -141,12 +141,17 @@ def test_network_receptive_field_is_net_radius(net):
     assert max(reach) == NET_RADIUS
 
 
-@pytest.mark.parametrize("ratio", [2, 4])
-def test_tiles_equal_whole_scene(net, ratio):
-    """Two tiles with the method's halo give exactly the whole-region result (same noise, same grid)."""
-    m = HFreqDiffMethod(denoiser=torch_denoiser_of(net), steps=2, seed=3)
+@pytest.mark.parametrize("ratio,quality,context", [(2, "fast", 0), (4, "fast", 0), (4, "best", 0),
+                                                    (4, "fast", "halo"), (4, "best", "halo")])
+def test_tiles_equal_whole_scene(net, ratio, quality, context):
+    """Two tiles with the method's halo give the whole-region result (same noise, same grid), for
+    both quality presets, also when the network skips the discarded halo beyond its receptive field
+    (context = the halo, as the tiler passes it)."""
+    m = HFreqDiffMethod(denoiser=torch_denoiser_of(net), steps=2, seed=3, quality=quality)
+    assert m.ensemble == ("flips" if quality == "best" else "none")
     halo = m.halo(ratio)
     assert halo % ratio == 0
+    ctx = halo if context == "halo" else 0
     h_lr, w_lr = 16, 24 // ratio * 2
     hl = halo // ratio
     pan, ms = _scene(ratio, h_lr + 2 * hl, w_lr + 2 * hl, 4, seed=5)
@@ -156,9 +161,27 @@ def test_tiles_equal_whole_scene(net, ratio):
     tiles = []
     for j0 in (0, half):  # tile columns [j0, j0+half) in LR pixels of the region, each with its halo
         t = m.fuse_tile(pan[:, j0 * ratio:(j0 + half + 2 * hl) * ratio], ms[:, j0:j0 + half + 2 * hl], ratio,
-                        (-halo, j0 * ratio - halo))
+                        (-halo, j0 * ratio - halo), context=ctx)
         tiles.append(t[halo:-halo, halo:-halo])
     np.testing.assert_allclose(np.concatenate(tiles, 1), whole, rtol=1e-5, atol=1e-3)
+    again = m.fuse_tile(pan[:, :(half + 2 * hl) * ratio], ms[:, :half + 2 * hl], ratio, (-halo, -halo), context=ctx)
+    assert np.array_equal(again[halo:-halo, halo:-halo], tiles[0])  # same seed, same output
+
+
+def test_quality_presets_and_the_ensemble_override(net):
+    fn = torch_denoiser_of(net)
+    assert HFreqDiffMethod(denoiser=fn).quality == "best" and HFreqDiffMethod(denoiser=fn).ensemble == "flips"
+    assert HFreqDiffMethod(denoiser=fn, quality="fast").ensemble == "none"
+    assert HFreqDiffMethod(denoiser=fn, quality="best", ensemble="none").ensemble == "none"  # the expert override
+    described = HFreqDiffMethod(denoiser=fn, quality="best").describe()
+    assert described["quality"] == "best" and described["ensemble"] == "flips"
+    from padm_pansharpening.engine.errors import PansharpenError
+    from padm_pansharpening.engine.options import HFreqDiffOptions
+
+    with pytest.raises(PansharpenError, match="quality"):
+        HFreqDiffMethod(denoiser=fn, quality="medium")
+    assert HFreqDiffOptions(quality="best").cli_args() == ["--seed", "0", "--samples", "1", "--device", "auto",
+                                                           "--quality", "best"]
 
 
 # --- band statistics ---------------------------------------------------------------------------

@@ -1,9 +1,11 @@
-"""The batch manifest: CSV (header ``pan,ms,out`` plus optional ``sensor,method,model,bands``) or
-JSON lines with the same keys. Relative paths are relative to the manifest's folder."""
+"""The scenes of a batch: a manifest, CSV (header ``pan,ms,out`` plus optional
+``sensor,method,model,bands``) or JSON lines with the same keys, relative paths relative to the
+manifest's folder; or a folder pattern with a pairing rule (``scenes_from_pattern``)."""
 
 from __future__ import annotations
 
 import csv
+import glob
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,3 +89,30 @@ def read_manifest(path: str | Path) -> list[SceneJob]:
 def _resolve(folder: Path, value: str) -> Path:
     p = Path(value).expanduser()
     return p if p.is_absolute() else (folder / p).absolute()
+
+
+def scenes_from_pattern(pattern: str, pair: str, out_dir: str | Path, suffix: str = "_fused") -> list[SceneJob]:
+    """Every file matching ``pattern`` (a glob, ``**`` allowed) is a PAN; ``pair`` "PAN_PART=MS_PART"
+    names its MS: the PAN's file name with PAN_PART replaced by MS_PART, in the same folder. Outputs go
+    to ``out_dir`` as <PAN stem><suffix>.tif, prefixed with the PAN's folder name where two PANs share
+    a stem (e.g. many pan.tif)."""
+    if "=" not in pair or not pair.split("=", 1)[0]:
+        raise PansharpenError(f"Pairing rule '{pair}' is not PAN_PART=MS_PART: write e.g. --pair P1BS=M1BS or "
+                              "--pair pan=ms.")
+    pan_part, ms_part = pair.split("=", 1)
+    pans = sorted(Path(p).absolute() for p in glob.glob(str(Path(pattern).expanduser()), recursive=True)
+                  if Path(p).is_file() and pan_part in Path(p).name)
+    if not pans:
+        raise PansharpenError(f"No file matches {pattern} with '{pan_part}' in its name: check the pattern and the "
+                              "pairing rule.")
+    out_dir = Path(out_dir).expanduser().absolute()
+    stems = [p.stem for p in pans]
+    jobs = []
+    for k, pan in enumerate(pans, 1):
+        ms = pan.with_name(pan.name.replace(pan_part, ms_part, 1))
+        name = f"{pan.stem}{suffix}.tif" if stems.count(pan.stem) == 1 else f"{pan.parent.name}_{pan.stem}{suffix}.tif"
+        jobs.append(SceneJob(k, pan, ms, out_dir / name))
+    outs = [j.out for j in jobs]
+    if len(set(outs)) != len(outs):
+        raise PansharpenError(f"Two PANs matching {pattern} would write the same output: give a manifest instead.")
+    return jobs

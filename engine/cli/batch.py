@@ -24,12 +24,20 @@ from .options import (
 
 def cmd_batch(args: argparse.Namespace) -> int:
     from ..batch.cluster import open_cluster
-    from ..batch.manifest import read_manifest
+    from ..batch.manifest import read_manifest, scenes_from_pattern
     from ..batch.run import run_batch
     from ..batch.scenes import SceneDefaults, remove_partial_files, scene_task
     from ..errors import PansharpenError
 
-    jobs = read_manifest(args.manifest)
+    if bool(args.manifest) == bool(args.glob):
+        raise PansharpenError("batch needs --manifest FILE, or --glob PATTERN with --pair and --out-dir.")
+    if args.glob:
+        if not (args.pair and args.out_dir):
+            raise PansharpenError("--glob needs --pair PAN_PART=MS_PART and --out-dir DIR.")
+        Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+        jobs = scenes_from_pattern(args.glob, args.pair, args.out_dir)
+    else:
+        jobs = read_manifest(args.manifest)
     defaults = SceneDefaults(args.method.strip().lower(), args.sensor, args.tile, args.float,
                              hfreqdiff_options(args).method_options(), args.evaluate)
     tasks = []
@@ -37,7 +45,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         try:
             tasks.append(scene_task(job, defaults))
         except PansharpenError as exc:
-            raise PansharpenError(f"Manifest {args.manifest}: {exc}") from None
+            raise PansharpenError(f"{args.manifest or args.glob}: {exc}") from None
     t0 = time.perf_counter()
     cluster = open_cluster(args.scheduler, args.workers)
     try:
@@ -51,7 +59,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
         remove_partial_files([t.job.out for t in tasks])  # after the workers are gone
     seconds = time.perf_counter() - t0
     summary = {s: sum(r["status"] == s for r in reports) for s in ("done", "skipped", "failed")}
-    report = {"manifest": str(Path(args.manifest).absolute()), "scheduler": args.scheduler or "local",
+    source = str(Path(args.manifest).absolute()) if args.manifest else f"{args.glob} ({args.pair})"
+    report = {"manifest": source, "scheduler": args.scheduler or "local",
               "workers": workers, "seconds": round(seconds, 2), "summary": summary, "scenes": reports}
     if args.report:
         path = Path(args.report)
@@ -89,9 +98,13 @@ def summary_table(reports: list[dict]) -> str:
 
 def add_batch_command(sub: argparse._SubParsersAction) -> None:
     b = sub.add_parser("batch", help="pansharpen the scenes of a manifest on dask.distributed (local or a cluster)")
-    b.add_argument("--manifest", required=True,
+    b.add_argument("--manifest",
                    help="CSV with header pan,ms,out (optional columns sensor,method,model,bands) or JSON lines "
                         "with those keys; relative paths are relative to the manifest")
+    b.add_argument("--glob", help="instead of a manifest: PAN files matching this pattern (quote it; ** allowed)")
+    b.add_argument("--pair", help="with --glob: PAN_PART=MS_PART, the MS is the PAN's file name with PAN_PART "
+                                  "replaced (e.g. P1BS=M1BS, pan=ms)")
+    b.add_argument("--out-dir", help="with --glob: folder of the outputs (<PAN stem>_fused.tif)")
     b.add_argument("--scheduler", help="address of an existing Dask scheduler (default: a local cluster)")
     b.add_argument("--workers", type=int,
                    help="worker processes of the local cluster (default: one per core); ignored with --scheduler")

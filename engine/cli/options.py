@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .. import DEFAULT_TILE
 from ..definitions import CLASSICAL_METHODS, DEFAULT_CLASSICAL, HFREQDIFF, sensor_names
-from ..options import DEVICE_NAMES, ENSEMBLES, HFreqDiffOptions
+from ..options import DEFAULT_QUALITY, DEVICE_NAMES, ENSEMBLES, QUALITIES, HFreqDiffOptions
 
 
 def add_progress_option(p: argparse.ArgumentParser) -> None:
@@ -42,9 +42,11 @@ def add_hfreqdiff_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=0, help="noise seed (same seed, same output)")
     g.add_argument("--samples", type=int, default=1, help="draw K samples; K>1 also writes their per-pixel spread")
     g.add_argument("--device", choices=list(DEVICE_NAMES), default="auto", help="inference device")
+    g.add_argument("--quality", choices=list(QUALITIES), default=DEFAULT_QUALITY,
+                   help="; ".join(f"{k}: {v}" for k, v in QUALITIES.items()))
     g.add_argument("--ensemble", choices=list(ENSEMBLES),
-                   help="flips (default): average the prediction over 4 flips, better quality, 4x the network "
-                        "time; none: fastest")
+                   help="expert override of the quality preset: flips (mean over 4 flips of the input, 4x the "
+                        "network time) or none")
 
 
 def hfreqdiff_options(args: argparse.Namespace) -> HFreqDiffOptions:

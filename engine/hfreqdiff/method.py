@@ -15,7 +15,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..errors import PansharpenError
-from ..options import ENSEMBLES
+from ..options import DEFAULT_QUALITY, ENSEMBLES, QUALITIES
 from ..sensors import Sensor
 from .conditioning import X0_SCALE, SceneStats, build_condition, fit_stats, reconstruct
 from .diffusion import Denoiser, ddim_sample, tile_noise
@@ -66,26 +66,38 @@ def flip_ensemble(denoiser: Denoiser) -> Denoiser:
     return denoise
 
 
-
-
 # --- sampling --------------------------------------------------------------------------------
 
 def sample_tile(denoiser: Denoiser, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, stats: SceneStats,
                 steps: int, seed: int, origin: tuple[int, int] = (0, 0),
-                callback: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
+                callback: Optional[Callable[[int, int], None]] = None, margin: int = 0) -> np.ndarray:
     """Fused tile (H, W, B) in DN. The tile is padded (edge) onto the global 4-pixel grid so the
-    network's downsampling phase, like the noise, depends on global coordinates only."""
+    network's downsampling phase, like the noise, depends on global coordinates only.
+
+    ``margin``: PAN pixels on each side that only condition the rest. The conditioning (MTF low-pass,
+    MS upsampling) is computed on the whole tile, the network runs on the tile minus the margin, and
+    the margin is returned as the upsampled MS (the caller discards it)."""
     h, w = pan.shape
     cond = build_condition(pan, ms_lr, ratio, stats)
-    top, left = origin[0] % GRID, origin[1] % GRID
-    bottom, right = (-(h + top)) % GRID, (-(w + left)) % GRID
+    m = max(0, min(int(margin), (min(h, w) - 1) // 2))
+    ms_up = cond["ms_up"]
+    hh, ww = h - 2 * m, w - 2 * m
+    oy, ox = origin[0] + m, origin[1] + m
+    top, left = oy % GRID, ox % GRID
+    bottom, right = (-(hh + top)) % GRID, (-(ww + left)) % GRID
     sp = ((top, bottom), (left, right))
-    band = np.pad(cond["band"], ((0, 0), (0, 0), (0, 0)) + sp, mode="edge")
-    pan_c = np.pad(cond["pan"], ((0, 0), (0, 0)) + sp, mode="edge")
-    noise = tile_noise(seed, ms_lr.shape[2], band.shape[-2:], (origin[0] - top, origin[1] - left))
+    inner = (slice(m, m + hh), slice(m, m + ww))
+    band = np.pad(cond["band"][..., inner[0], inner[1]], ((0, 0), (0, 0), (0, 0)) + sp, mode="edge")
+    pan_c = np.pad(cond["pan"][..., inner[0], inner[1]], ((0, 0), (0, 0)) + sp, mode="edge")
+    noise = tile_noise(seed, ms_lr.shape[2], band.shape[-2:], (oy - top, ox - left))
     x0 = ddim_sample(denoiser, noise, {"band": band, "pan": pan_c, "desc": cond["desc"],
                                        "band_stats": cond["band_stats"]}, steps, callback)
-    return reconstruct(x0[..., top:top + h, left:left + w], cond["ms_up"], stats)
+    core = reconstruct(x0[..., top:top + hh, left:left + ww], ms_up[inner], stats)
+    if m == 0:
+        return core
+    out = ms_up.copy()
+    out[inner] = core
+    return out
 
 
 class HFreqDiffMethod:
@@ -94,17 +106,20 @@ class HFreqDiffMethod:
     Options: model (file or folder; default the bundled models/hfreqdiff.onnx, else .pt; the .pt
     where only torch can use the machine's GPU), steps
     (DDIM steps; default the model's metadata, else 1), seed, samples (K > 1 averages K seeds and keeps
-    their per-pixel spread), ensemble ("flips": mean x0 over the 4 flips of the input, 4x the network
-    time, better on held-out scenes; "none": fastest), device (auto | cpu | cuda),
+    their per-pixel spread), quality ("fast": one network pass per step; "best": the model's own
+    ensemble, for the shipped model the mean x0 over the 4 flips of the input, 4x the network time),
+    ensemble (flips | none: overrides what the quality chooses), device (auto | cpu | cuda),
     backend (auto | onnx | torch).
     ``provider`` tells which runtime/device is actually used.
     """
 
     name = "hfreqdiff"
+    context_aware = True  # fuse_tile takes ``context``: it skips the network on what the tiler discards
 
     def __init__(self, model: Optional[str | Path] = None, steps: Optional[int] = None, seed: int = 0,
                  samples: int = 1, device: str = "auto", backend: str = "auto", threads: Optional[int] = None,
-                 denoiser: Optional[Denoiser] = None, ensemble: Optional[str] = None):
+                 denoiser: Optional[Denoiser] = None, ensemble: Optional[str] = None,
+                 quality: Optional[str] = None):
         """``denoiser`` (a callable (x_t, t, cond) -> x0) replaces model loading, e.g. for a network
         being trained."""
         if backend not in ("auto", "onnx", "torch"):
@@ -115,7 +130,10 @@ class HFreqDiffMethod:
             raise PansharpenError(f"samples must be at least 1 (got {samples}).")
         if ensemble is not None and ensemble not in ENSEMBLES:
             raise PansharpenError(f"Unknown ensemble '{ensemble}': use {' or '.join(ENSEMBLES)}.")
-        self.ensemble = ensemble  # None: the model's "default_ensemble" metadata, else flips
+        if quality is not None and quality not in QUALITIES:
+            raise PansharpenError(f"Unknown quality '{quality}': use {' or '.join(QUALITIES)}.")
+        self.quality = quality or DEFAULT_QUALITY
+        self.ensemble = ensemble  # None: chosen by the quality preset
         if denoiser is not None:
             self._init_runtime(denoiser, "callable", {}, steps, seed, samples)
             self.model_path = None
@@ -144,9 +162,12 @@ class HFreqDiffMethod:
 
     def _init_runtime(self, fn: Denoiser, provider: str, meta: dict, steps: Optional[int], seed: int,
                       samples: int) -> None:
-        if self.ensemble is None:  # scene models (PADM fine-tuning) learn orientation-dependent shifts: "none"
+        if self.ensemble is None:
+            # best: the model's own ensemble (scene models of PADM fine-tuning learn orientation-dependent
+            # shifts: "none"; the shipped model: flips); fast: one pass
             default = meta.get("default_ensemble")
-            self.ensemble = default if default in ENSEMBLES else "flips"
+            best = default if default in ENSEMBLES else "flips"
+            self.ensemble = best if self.quality == "best" else "none"
         self._denoise = flip_ensemble(fn) if self.ensemble == "flips" else fn
         self.provider, self.metadata = provider, meta
         self.steps = int(steps if steps is not None else meta.get("default_steps", DEFAULT_STEPS))
@@ -163,33 +184,37 @@ class HFreqDiffMethod:
         _check_shapes(pan, ms_lr, ratio)
         self.stats = fit_stats(pan, ms_lr, ratio, sensor)
 
-    def _draws(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, origin: tuple[int, int]) -> list[np.ndarray]:
-        """The K samples of a tile, (H, W, B) each in DN."""
+    def _draws(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, origin: tuple[int, int],
+               context: int = 0) -> list[np.ndarray]:
+        """The K samples of a tile, (H, W, B) each in DN. ``context``: PAN px on each side that the
+        caller discards; beyond the network's receptive field (NET_RADIUS) they only condition."""
         if self.stats is None:
             raise RuntimeError("HFreqDiffMethod.fit must be called before fuse_tile")
         _check_shapes(pan, ms_lr, ratio)
         if ms_lr.shape[2] != len(self.stats.ms_scale):
             raise PansharpenError(f"The tile has {ms_lr.shape[2]} bands but the method was fitted on "
                                   f"{len(self.stats.ms_scale)}: fit it on the same MS.")
-        return [sample_tile(self._denoise, pan, ms_lr, ratio, self.stats, self.steps, self.seed + k, origin)
-                for k in range(self.samples)]
+        margin = max(0, context - NET_RADIUS)
+        return [sample_tile(self._denoise, pan, ms_lr, ratio, self.stats, self.steps, self.seed + k, origin,
+                            margin=margin) for k in range(self.samples)]
 
-    def fuse_tile_with_spread(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int,
-                              origin: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    def fuse_tile_with_spread(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, origin: tuple[int, int],
+                              context: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """(mean over the K samples, per-pixel standard deviation), both (H, W, B) in DN."""
-        stack = np.stack(self._draws(pan, ms_lr, ratio, origin))
+        stack = np.stack(self._draws(pan, ms_lr, ratio, origin, context))
         return stack.mean(0), stack.std(0)
 
-    def fuse_tile(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, origin: tuple[int, int]) -> np.ndarray:
+    def fuse_tile(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, origin: tuple[int, int],
+                  context: int = 0) -> np.ndarray:
         if self.samples == 1:  # no spread to compute
             self.last_spread = None
-            return self._draws(pan, ms_lr, ratio, origin)[0]
-        mean, self.last_spread = self.fuse_tile_with_spread(pan, ms_lr, ratio, origin)
+            return self._draws(pan, ms_lr, ratio, origin, context)[0]
+        mean, self.last_spread = self.fuse_tile_with_spread(pan, ms_lr, ratio, origin, context)
         return mean
 
     def describe(self) -> dict:
         return {"model": str(self.model_path), "provider": self.provider, "steps": self.steps,
-                "seed": self.seed, "samples": self.samples, "ensemble": self.ensemble,
+                "seed": self.seed, "samples": self.samples, "quality": self.quality, "ensemble": self.ensemble,
                 "trained": json.loads(self.metadata.get("training", "{}") or "{}")}
 
 

@@ -19,7 +19,7 @@ from qgis.core import (
     QgsProcessingUtils,
 )
 
-from ...engine.options import DEVICE_NAMES, HFreqDiffOptions
+from ...engine.options import DEFAULT_QUALITY, DEVICE_NAMES, QUALITIES, HFreqDiffOptions
 from .common import (
     PadmAlgorithm,
     add_pan_ms,
@@ -62,6 +62,9 @@ class PansharpenHFreqDiff(PadmAlgorithm):
                                                    fileFilter="HFreqDiff models (*.onnx *.pt);;All files (*)"),
                   "An HFreqDiff model file (.onnx for ONNX Runtime, .pt for torch) or the folder of a fine-tuned "
                   "model (the output of 'PADM fine-tune'). Empty: the model bundled with the plugin.")
+        add_param(self, QgsProcessingParameterEnum("QUALITY", "Quality", options=list(QUALITIES),
+                                                   defaultValue=DEFAULT_QUALITY, usesStaticStrings=True),
+                  "; ".join(f"{k}: {v}" for k, v in QUALITIES.items()) + ". The output's metadata records which.")
         add_param(self, QgsProcessingParameterNumber("STEPS", "DDIM steps (0: model default)",
                                                      type=QgsProcessingParameterNumber.Integer, defaultValue=0,
                                                      minValue=0, maxValue=1000),
@@ -100,7 +103,8 @@ class PansharpenHFreqDiff(PadmAlgorithm):
                 "steps": self.parameterAsInt(parameters, "STEPS", context),
                 "seed": self.parameterAsInt(parameters, "SEED", context),
                 "samples": self.parameterAsInt(parameters, "SAMPLES", context),
-                "device": self.parameterAsEnumString(parameters, "DEVICE", context)})
+                "device": self.parameterAsEnumString(parameters, "DEVICE", context),
+                "quality": self.parameterAsEnumString(parameters, "QUALITY", context)})
         except PansharpenError as exc:
             raise QgsProcessingException(str(exc)) from exc
         require("hfreqdiff-torch" if self._options.uses_torch() else "hfreqdiff")

@@ -341,6 +341,16 @@ def test_dock_offers_the_engine_methods_and_devices(dock):
     assert devices == [value for value, _ in DEVICES]  # the order Processing and the CLI show
 
 
+def test_dock_quality_preset_reaches_the_options(dock):
+    from padm_pansharpening.engine.options import DEFAULT_QUALITY, QUALITIES
+
+    assert [dock.quality_combo.itemData(i) for i in range(dock.quality_combo.count())] == list(QUALITIES)
+    dock.form.set_method("hfreqdiff")
+    assert dock.form.hfreqdiff_options().quality == DEFAULT_QUALITY
+    dock.quality_combo.setCurrentIndex(list(QUALITIES).index("fast"))
+    assert dock.form.hfreqdiff_options().quality == "fast"
+
+
 def test_display_bands_follow_the_sensor():
     from padm_pansharpening.engine.sensors import get_sensor
     from padm_pansharpening.plugin.styling import FALSE_COLOUR, display_bands

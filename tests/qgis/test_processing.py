@@ -174,7 +174,7 @@ def test_every_algorithm_and_parameter_is_documented(padm_provider):
             assert len(param.help().strip()) > 20, f"{alg.id()} parameter {param.name()} has no help text"
     hfd = QgsApplication.processingRegistry().algorithmById("padm:pansharpen")
     assert [p.name() for p in hfd.parameterDefinitions()] == [
-        "PAN", "MS", "SENSOR", "MODEL", "STEPS", "SEED", "SAMPLES", "DEVICE", "TILE", "FLOAT", "OUTPUT"]
+        "PAN", "MS", "SENSOR", "MODEL", "QUALITY", "STEPS", "SEED", "SAMPLES", "DEVICE", "TILE", "FLOAT", "OUTPUT"]
     assert {o.name() for o in hfd.outputDefinitions()} == {"OUTPUT", "UNCERTAINTY", "PROVIDER"}
     from padm_pansharpening.engine.options import DEVICE_NAMES
 
@@ -185,8 +185,10 @@ def test_hfreqdiff_processing_run_with_uncertainty(padm_provider, scenes, tmp_pa
     pan, ms = scenes["landsat8"]
     out = tmp_path / "hfd.tif"
     result = processing.run("padm:pansharpen", {"PAN": pan, "MS": ms, "STEPS": 1, "SAMPLES": 2, "SEED": 7,
-                                                "DEVICE": "cpu", "OUTPUT": str(out)})
+                                                "DEVICE": "cpu", "QUALITY": "fast", "OUTPUT": str(out)})
     check_fused(str(out), pan, ms)
+    runtime = json.loads(gdal.Open(str(out)).GetMetadataItem("PADM_RUNTIME"))
+    assert runtime["quality"] == "fast" and runtime["ensemble"] == "none"  # the preset is recorded
     assert result["PROVIDER"] == "onnxruntime:CPUExecutionProvider"  # what ran, as asked (DEVICE=cpu)
     spread = gdal.Open(result["UNCERTAINTY"]).ReadAsArray()
     assert Path(result["UNCERTAINTY"]) == tmp_path / "hfd_uncertainty.tif"
