@@ -107,7 +107,7 @@ class PansharpenTask(QgsTask):
                                      tile=req.tile, progress=self._progress(fuse_from, 1.0),
                                      is_cancelled=self.isCanceled,
                                      method_options=options.method_options() if options else None,
-                                     extra_metadata={"PADM_INPUTS": f"PAN={req.pan} MS={req.ms}"})
+                                     extra_metadata={"layers": {"pan": req.pan, "ms": req.ms}})  # PADM_LAYERS
             self.notes = list(self.result.notes)
             return True
         except Cancelled:

@@ -4,6 +4,8 @@ missing dependencies. Real shared scenes, cropped small; HFreqDiff with one DDIM
 
 from __future__ import annotations
 
+import json
+
 import time
 from pathlib import Path
 
@@ -121,6 +123,8 @@ def test_dock_runs_hfreqdiff_and_adds_styled_layers(dock, qgis_iface, scenes, tm
     assert "wrote" in dock.log.toPlainText() and files(tmp_path) == ["fused.tif", "fused_uncertainty.tif"]
     meta = gdal.Open(str(out)).GetMetadata()
     assert any("seed" in v and "3" in v for v in meta.values()), meta  # the seed is recorded
+    assert json.loads(meta["PADM_LAYERS"]) == {"pan": pan, "ms": ms}  # the files the layers show
+    assert not [k for k in meta if k.startswith("PADM_PADM")]  # no doubled prefix
 
 
 def test_dock_canvas_extent_clips_without_touching_inputs(dock, qgis_iface, scenes, tmp_path, check_fused):
