@@ -53,11 +53,6 @@ def torch_has_cuda() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def only_torch_sees_the_gpu() -> bool:
-    """A GPU that torch can use but ONNX Runtime cannot (no onnxruntime-gpu)."""
-    return nvidia_gpu_present() and not onnxruntime_has_cuda() and torch_has_cuda()
-
-
 def torch_installed() -> bool:
     """torch can be imported (found without importing it)."""
     import importlib.util
@@ -65,7 +60,9 @@ def torch_installed() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
-def only_torch_may_see_the_gpu() -> bool:
-    """only_torch_sees_the_gpu without importing torch (for a GUI deciding where to run): a GPU,
-    no onnxruntime-gpu, torch installed."""
-    return nvidia_gpu_present() and not onnxruntime_has_cuda() and torch_installed()
+def only_torch_sees_the_gpu(probe_torch: bool = True) -> bool:
+    """A GPU that torch can use but ONNX Runtime cannot (no onnxruntime-gpu). ``probe_torch=False``
+    imports nothing and takes an installed torch to see the GPU (for a GUI deciding where to run)."""
+    if not nvidia_gpu_present() or onnxruntime_has_cuda():
+        return False
+    return torch_has_cuda() if probe_torch else torch_installed()

@@ -73,11 +73,10 @@ class HFreqDiffOptions:
     def uses_torch(self) -> bool:
         """Whether running with these options loads torch (a .pt model, or a GPU only torch sees).
         Imports neither torch nor a CUDA library: a GUI asks this before choosing where to run."""
-        from .gpu import only_torch_may_see_the_gpu
         from .model_files import resolve_model
 
         try:
-            model = resolve_model(self.model, "auto", self.device, torch_gpu=only_torch_may_see_the_gpu)
+            model = resolve_model(self.model, "auto", self.device, probe_torch=False)
             return model.suffix.lower() == ".pt"
         except PansharpenError:
             return False

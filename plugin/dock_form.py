@@ -95,8 +95,8 @@ class DockForm(QWidget):
         self.device_label = QLabel("ran on: –")
         self.quality_combo = combo((QUALITY_LABELS[name], name) for name in QUALITIES)
         self.quality_combo.setCurrentIndex(list(QUALITIES).index(DEFAULT_QUALITY))
-        self.quality_combo.setToolTip("Fast: one network pass per step. Best: the mean over the 4 flips of the "
-                                      "input, 4x the time. The output's metadata records which.")
+        self.quality_combo.setToolTip("\n".join(f"{name.capitalize()}: {what}." for name, what in QUALITIES.items())
+                                      + "\nThe output's metadata records which.")
         form.addRow("Method", self.method_combo)
         form.addRow("Model", self.model_picker)
         form.addRow("Quality", self.quality_combo)

@@ -9,8 +9,18 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# No GDAL sidecars: QGIS layers (and GDAL statistics) would write <file>.aux.xml beside the inputs,
+# which live in ../shared and must never be written (subprocesses inherit this too).
+os.environ["GDAL_PAM_ENABLED"] = "NO"
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def _shared_files() -> set[Path]:
+    return {p for p in SHARED.rglob("*") if p.is_file()} if SHARED.is_dir() else set()
+
+
+_SHARED_BEFORE = _shared_files()
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +46,10 @@ _EXIT_STATUS = {"code": 0}
 
 def pytest_sessionfinish(session, exitstatus):
     _EXIT_STATUS["code"] = int(exitstatus)
+    written = sorted(_shared_files() - _SHARED_BEFORE)
+    if written:  # the suite must never write beside the shared data: fail the run, naming the files
+        print(f"\nERROR: the tests wrote into {SHARED}: " + ", ".join(map(str, written)), flush=True)
+        _EXIT_STATUS["code"] = _EXIT_STATUS["code"] or 1
 
 
 @pytest.hookimpl(trylast=True)

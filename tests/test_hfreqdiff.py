@@ -333,16 +333,16 @@ def test_torch_model_is_chosen_where_only_torch_sees_the_gpu(monkeypatch, tmp_pa
         (folder / name).write_bytes(b"")
     assert gpu.only_torch_sees_the_gpu() == (gpu.nvidia_gpu_present() and not gpu.onnxruntime_has_cuda()
                                             and torch.cuda.is_available())
-    monkeypatch.setattr(model_files, "only_torch_sees_the_gpu", lambda: True)
+    monkeypatch.setattr(model_files, "only_torch_sees_the_gpu", lambda probe_torch=True: True)
     assert model_files.resolve_model(None, "auto", "auto").name == "hfreqdiff.pt"
     assert model_files.resolve_model(folder, "auto", "cuda").name == "m.pt"
     assert model_files.resolve_model(None, "auto", "cpu").name == "hfreqdiff.onnx"  # the user said cpu
     assert model_files.resolve_model(None, "onnx", "auto").name == "hfreqdiff.onnx"  # the user said onnx
     assert model_files.resolve_model(folder / "m.onnx", "auto", "auto").name == "m.onnx"  # an explicit file
-    monkeypatch.setattr(model_files, "only_torch_sees_the_gpu", lambda: False)
+    monkeypatch.setattr(model_files, "only_torch_sees_the_gpu", lambda probe_torch=True: False)
     assert model_files.resolve_model(None, "auto", "auto").name == "hfreqdiff.onnx"
     (folder / "m.pt").unlink()
-    monkeypatch.setattr(model_files, "only_torch_sees_the_gpu", lambda: True)
+    monkeypatch.setattr(model_files, "only_torch_sees_the_gpu", lambda probe_torch=True: True)
     assert model_files.resolve_model(folder, "auto", "auto").name == "m.onnx"  # no .pt: ONNX as before
 
 

@@ -64,6 +64,7 @@ def run_chunk(task: ChunkTask) -> dict:
 
     from ..pipeline import plan_fusion
     from ..raster.writer import convert_values
+    from .scenes import worker_name
     from ..tiling import fuse_tiles, row_span
 
     plan = plan_fusion(task.pan, task.ms, task.method, task.sensor, task.tile, task.float_output,
@@ -88,7 +89,8 @@ def run_chunk(task: ChunkTask) -> dict:
         fuse_tiles(pair, plan.method, plan.grid, write, plan.fill, tile_rows=task.tile_rows)
         ds.FlushCache()
         ds = None
-        return {"path": str(path), "rows": [r_start, r_stop], "metadata": plan.metadata, "nodata": plan.nodata,
+        return {"path": str(path), "rows": [r_start, r_stop], "worker": worker_name(), "metadata": plan.metadata,
+                "nodata": plan.nodata,
                 "dtype": plan.dtype.str, "descriptions": plan.descriptions, "notes": plan.notes,
                 "provider": plan.provider, "method": plan.method.name, "size": [pair.width, pair.height, pair.bands],
                 "geotransform": pair.geotransform, "wkt": pair.pan.wkt}

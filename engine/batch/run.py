@@ -12,7 +12,15 @@ from ..errors import PansharpenError
 from ..progress import ProgressFn, silent
 from .chunks import ChunkTask, assemble, chunk_plan, count_tile_rows, new_token, run_chunk
 from .cluster import Cluster
-from .scenes import SceneTask, existing_output_state, remove_partial_files, run_scene, skipped_report
+from .scenes import (
+    SceneTask,
+    existing_output_state,
+    refuse_foreign_output,
+    remove_partial_files,
+    run_scene,
+    scene_report,
+    skipped_report,
+)
 
 TASK_RETRIES = 2  # a task whose worker died is run again elsewhere (on top of Dask's own rescheduling)
 
@@ -49,8 +57,7 @@ def run_batch(tasks: list[SceneTask], cluster: Cluster, progress: ProgressFn = s
                 try:
                     rep = future.result()
                 except Exception as exc:  # noqa: BLE001 - e.g. KilledWorker after repeated worker deaths
-                    rep = {**skipped_report(task), "status": "failed", "notes": [],
-                           "error": f"the task failed on the cluster: {type(exc).__name__}: {exc}"}
+                    rep = scene_report(task, "failed", f"the task failed on the cluster: {type(exc).__name__}: {exc}")
                 reports[task.job.row] = rep
                 done += 1
                 _announce(rep, done, total, progress, on_scene)
@@ -87,13 +94,11 @@ def run_split_scene(task: SceneTask, cluster: Cluster, progress: ProgressFn = si
     assembled here."""
     job = task.job
     t0 = time.perf_counter()
-    rep = {**skipped_report(task), "status": "failed", "notes": [], "worker": "split", "provider": ""}
+    rep = scene_report(task, "failed", worker="split")
     try:
-        if existing_output_state(task) == "foreign":
-            raise PansharpenError(f"Output {job.out} exists and was not written by PADM Pansharpening: move it away "
-                                  "or give another output path.")
-        rep.update(_fuse_split(str(job.pan), str(job.ms), job.out, task.method, task.sensor, task.tile,
-                               task.float_output, task.method_options, cluster, progress, n_chunks))
+        refuse_foreign_output(job.out)
+        rep.update(fuse_split(str(job.pan), str(job.ms), job.out, task.method, task.sensor, task.tile,
+                              task.float_output, task.method_options, cluster, progress, n_chunks))
         rep["status"] = "done"
     except PansharpenError as exc:
         rep["error"] = str(exc)
@@ -106,48 +111,34 @@ def run_split_scene(task: SceneTask, cluster: Cluster, progress: ProgressFn = si
 def fuse_split(pan: str, ms: str, out: Path, method: str, sensor: Optional[str], tile: int, float_output: bool,
                method_options: dict, cluster: Cluster, progress: ProgressFn = silent,
                n_chunks: Optional[int] = None) -> dict:
-    """`fuse --scheduler`: the scene's tile rows in chunks over the cluster; raises PansharpenError."""
-    try:
-        return _fuse_split(pan, ms, out, method, sensor, tile, float_output, method_options, cluster, progress,
-                           n_chunks)
-    finally:
-        remove_partial_files([out])
-
-
-def _fuse_split(pan: str, ms: str, out: Path, method: str, sensor: Optional[str], tile: int, float_output: bool,
-                method_options: dict, cluster: Cluster, progress: ProgressFn, n_chunks: Optional[int]) -> dict:
+    """`fuse --scheduler`: the scene's tile rows in chunks over the cluster; raises PansharpenError.
+    The grid is planned on a worker too (HFreqDiff loads its model to know its halo: not here)."""
     from distributed import as_completed
 
     from ..raster.writer import check_output_path
 
     out = check_output_path(out, [pan, ms])
-    rows = count_tile_rows(pan, ms, method, tile, method_options)
-    plan = chunk_plan(rows, n_chunks or max(1, cluster.n_workers))
-    token = new_token()
-    tasks = [ChunkTask(pan, ms, str(out), method, sensor, tile, float_output, method_options, span, token)
-             for span in plan]
-    progress(0.0, f"{len(tasks)} chunks of {rows} tile rows on {cluster.n_workers} workers")
-    futures = [cluster.client.submit(run_chunk, t, key=f"padm-chunk-{t.tile_rows[0]}-{token}", pure=False,
-                                     retries=TASK_RETRIES) for t in tasks]
-    chunks = []
+    client = cluster.client
     try:
-        for k, future in enumerate(as_completed(futures), 1):
-            chunks.append(future.result())
-            progress(0.9 * k / len(futures), f"chunk {k}/{len(futures)} fused")
-    except BaseException:
-        cluster.client.cancel(futures)
-        raise
-    assemble(chunks, out, lambda f, t: progress(0.9 + 0.1 * f, t))
+        rows = client.submit(count_tile_rows, pan, ms, method, tile, method_options, pure=False).result()
+        plan = chunk_plan(rows, n_chunks or max(1, cluster.n_workers))
+        token = new_token()
+        tasks = [ChunkTask(pan, ms, str(out), method, sensor, tile, float_output, method_options, span, token)
+                 for span in plan]
+        progress(0.0, f"{len(tasks)} chunks of {rows} tile rows on {cluster.n_workers} workers")
+        futures = [client.submit(run_chunk, t, key=f"padm-chunk-{t.tile_rows[0]}-{token}", pure=False,
+                                 retries=TASK_RETRIES) for t in tasks]
+        chunks = []
+        try:
+            for k, future in enumerate(as_completed(futures), 1):
+                chunks.append(future.result())
+                progress(0.9 * k / len(futures), f"chunk {k}/{len(futures)} fused")
+        except BaseException:
+            client.cancel(futures)
+            raise
+        assemble(chunks, out, lambda f, t: progress(0.9 + 0.1 * f, t))
+    finally:
+        remove_partial_files([out])
     first = chunks[0]
     return {"out": str(out), "provider": first["provider"], "notes": list(first["notes"]),
-            "size": first["size"], "chunks": len(chunks), "workers": sorted({w for w in _workers(futures)})}
-
-
-def _workers(futures) -> list[str]:
-    """Addresses of the workers that held the results (best effort, for the report)."""
-    try:
-        client = futures[0].client
-        where = client.who_has(futures)
-        return [w for ws in where.values() for w in ws]
-    except Exception:  # noqa: BLE001 - only a report detail
-        return []
+            "size": first["size"], "chunks": len(chunks), "workers": sorted({c["worker"] for c in chunks})}

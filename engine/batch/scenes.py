@@ -63,6 +63,26 @@ def scene_task(job: SceneJob, defaults: SceneDefaults) -> SceneTask:
                      job.bands, defaults.evaluate)
 
 
+def _padm_metadata(out: Path) -> Optional[dict[str, str]]:
+    """The output's metadata if this tool wrote it (PADM_VERSION), else None."""
+    from osgeo import gdal
+
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    try:
+        ds = gdal.OpenEx(str(out), gdal.OF_RASTER)
+        md = ds.GetMetadata() if ds is not None else {}
+    finally:
+        gdal.PopErrorHandler()
+    return md if "PADM_VERSION" in md else None
+
+
+def refuse_foreign_output(out: Path) -> None:
+    """An existing output this tool did not write is never replaced."""
+    if out.exists() and _padm_metadata(out) is None:
+        raise PansharpenError(f"Output {out} exists and was not written by PADM Pansharpening: move it away or "
+                              "give another output path.")
+
+
 def existing_output_state(task: SceneTask) -> str:
     """'missing', 'complete' (written by fuse with this very request), 'stale' (ours, other request)
     or 'foreign' (a file this tool did not write). Outputs appear only when complete (atomic rename),
@@ -70,15 +90,8 @@ def existing_output_state(task: SceneTask) -> str:
     out = task.job.out
     if not out.exists():
         return "missing"
-    from osgeo import gdal
-
-    gdal.PushErrorHandler("CPLQuietErrorHandler")
-    try:
-        ds = gdal.OpenEx(str(out), gdal.OF_RASTER, open_options=[])
-        md = ds.GetMetadata() if ds is not None else {}
-    finally:
-        gdal.PopErrorHandler()
-    if "PADM_VERSION" not in md:
+    md = _padm_metadata(out)
+    if md is None:
         return "foreign"
     try:
         recorded = json.loads(md.get("PADM_REQUEST", "null"))
@@ -88,6 +101,13 @@ def existing_output_state(task: SceneTask) -> str:
     return "complete" if recorded == wanted else "stale"
 
 
+def scene_report(task: SceneTask, status: str, error: str = "", **fields: Any) -> dict:
+    """One scene's line of the batch report."""
+    job = task.job
+    return {"row": job.row, "pan": str(job.pan), "ms": str(job.ms), "out": str(job.out), "method": task.method,
+            "status": status, "error": error, "seconds": 0.0, "worker": "", "provider": "", "notes": [], **fields}
+
+
 def run_scene(task: SceneTask) -> dict:
     """Fuse one scene on this worker (and evaluate it when asked). Never raises for a scene's own
     problem: the report says ``failed`` with the one-line error, so the other scenes go on."""
@@ -95,14 +115,10 @@ def run_scene(task: SceneTask) -> dict:
     from ..pipeline import fuse_files
 
     job = task.job
-    report: dict[str, Any] = {"row": job.row, "pan": str(job.pan), "ms": str(job.ms), "out": str(job.out),
-                              "method": task.method, "status": "failed", "error": "", "seconds": None,
-                              "worker": _worker_name(), "provider": "", "notes": []}
+    report = scene_report(task, "failed", worker=worker_name())
     t0 = time.perf_counter()
     try:
-        if existing_output_state(task) == "foreign":
-            raise PansharpenError(f"Output {job.out} exists and was not written by PADM Pansharpening: move it away "
-                                  "or give another output path.")
+        refuse_foreign_output(job.out)
         result = fuse_files(job.pan, job.ms, job.out, method=task.method, sensor=task.sensor, tile=task.tile,
                             float_output=task.float_output, method_options=task.method_options or None,
                             bands=task.bands)
@@ -123,13 +139,10 @@ def run_scene(task: SceneTask) -> dict:
 
 
 def skipped_report(task: SceneTask) -> dict:
-    job = task.job
-    return {"row": job.row, "pan": str(job.pan), "ms": str(job.ms), "out": str(job.out), "method": task.method,
-            "status": "skipped", "error": "", "seconds": 0.0, "worker": "", "provider": "",
-            "notes": ["output already complete with the same parameters"]}
+    return scene_report(task, "skipped", notes=["output already complete with the same parameters"])
 
 
-def _worker_name() -> str:
+def worker_name() -> str:
     try:
         from distributed import get_worker
 
