@@ -100,6 +100,7 @@ def venv_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
     env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    env["GDAL_PAM_ENABLED"] = "NO"  # nothing (GDAL statistics .aux.xml) is ever written beside ../shared
     return env
 
 

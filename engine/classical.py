@@ -9,6 +9,9 @@ percentiles) is estimated once in ``fit`` and then applied pointwise in ``fuse_t
 run gives the same result as a whole-scene run up to the spatial support of the filters, which
 ``halo`` covers. On an un-padded whole image, ``fit`` followed by ``fuse_tile`` reproduces the
 toolbox's output, edge handling included (interp23tap's circular borders, imfilter's replicate).
+
+With nodata or masked pixels in the sample, ``fit`` gets them in-filled (nearest valid pixel) plus
+``valid``, and takes every statistic from valid pixels only (engine.validity.fit_masks).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from scipy import ndimage
 from .degradation import decimate, imresize_bicubic, mtf_filter, upsample_ms
 from .errors import PansharpenError
 from .sensors import Sensor
+from .validity import Valid, fit_masks, pick, pick_rows
 
 _EPS = np.finfo(np.float64).eps  # MATLAB eps, added to the HPM / BT-H denominators as the toolbox does
 
@@ -101,6 +105,11 @@ class _Method:
         self._n_bands = ms_lr.shape[2]
         return pan, ms_lr
 
+    @staticmethod
+    def _masks(valid: Optional[Valid], ratio: int) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+        """(PAN-scale, MS-scale) statistic masks; (None, None) when everything is valid."""
+        return fit_masks(valid, ratio)
+
     def _tile_inputs(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int) -> tuple[np.ndarray, np.ndarray]:
         if self._n_bands is None:
             raise RuntimeError(f"{self.name}: call fit() before fuse_tile()")
@@ -120,7 +129,8 @@ class EXP(_Method):
     def halo(self, ratio: int) -> int:
         return _upsample_halo(ratio)
 
-    def fit(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor) -> None:
+    def fit(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor,
+            valid: Optional[Valid] = None) -> None:
         self._fit_inputs(pan, ms_lr, ratio)
 
     def fuse_tile(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int,
@@ -146,24 +156,28 @@ class GSA(_Method):
     def halo(self, ratio: int) -> int:
         return _upsample_halo(ratio)
 
-    def fit(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor) -> None:
+    def fit(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor,
+            valid: Optional[Valid] = None) -> None:
         pan, ms_lr = self._fit_inputs(pan, ms_lr, ratio)
+        hr, lr = self._masks(valid, ratio)
         ms_up = upsample_ms(ms_lr, ratio)
         n_bands = ms_lr.shape[2]
-        mu_up = ms_up.reshape(-1, n_bands).mean(axis=0)
-        mu_pan = pan.mean()
+        ms_up_rows = pick_rows(ms_up.reshape(-1, n_bands), hr)
+        mu_up = ms_up_rows.mean(axis=0)
+        mu_pan = pick(pan, hr).mean()
         # Regression of the low-resolution PAN on the (mean-removed) MS plus a constant.
-        pan_lr0 = decimate(_lp_starck_murtagh(pan - mu_pan, ratio), ratio)
-        ms_lr0 = ms_lr.reshape(-1, n_bands) - ms_lr.reshape(-1, n_bands).mean(axis=0)
+        pan_lr0 = pick(decimate(_lp_starck_murtagh(pan - mu_pan, ratio), ratio), lr)
+        ms_lr_rows = pick_rows(ms_lr.reshape(-1, n_bands), lr)
+        ms_lr0 = ms_lr_rows - ms_lr_rows.mean(axis=0)
         design = np.column_stack([ms_lr0, np.ones(len(ms_lr0))])
         coef = np.linalg.lstsq(design, pan_lr0.ravel(), rcond=None)[0]
         self.alpha = coef[:n_bands]
         # Injection gains from the zero-mean intensity at PAN scale.
-        ms_up0 = ms_up.reshape(-1, n_bands) - mu_up
+        ms_up0 = ms_up_rows - mu_up
         intensity0 = ms_up0 @ self.alpha
         intensity0 = intensity0 - intensity0.mean()
         var_i = intensity0.var(ddof=1)
-        scale_i = np.mean((ms_up.reshape(-1, n_bands) @ self.alpha) ** 2)
+        scale_i = np.mean((ms_up_rows @ self.alpha) ** 2)
         self.gains = np.array([_spread_ratio(np.cov(intensity0, ms_up0[:, b])[0, 1], var_i, scale_i)
                                for b in range(n_bands)])
         # Detail = (PAN - mean PAN) - (I - mean I) = PAN - MS @ alpha - offset.
@@ -197,13 +211,15 @@ class MTFGLPHPM(_Method):
         # MTF filter, then decimation and interpolation back to the PAN grid.
         return _round_up(_MTF_HALF + _upsample_halo(ratio) + ratio, ratio)
 
-    def fit(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor) -> None:
+    def fit(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor,
+            valid: Optional[Valid] = None) -> None:
         pan, ms_lr = self._fit_inputs(pan, ms_lr, ratio)
-        ms_up = upsample_ms(ms_lr, ratio).reshape(-1, ms_lr.shape[2])
+        hr, _ = self._masks(valid, ratio)
+        ms_up = pick_rows(upsample_ms(ms_lr, ratio).reshape(-1, ms_lr.shape[2]), hr)
         self.mtf_gains = list(sensor.gains(ms_lr.shape[2]))
-        self.pan_mean = pan.mean()
+        self.pan_mean = pick(pan, hr).mean()
         self.ms_mean = ms_up.mean(axis=0)
-        pan_lp = _lp_gauss(pan, ratio)
+        pan_lp = pick(_lp_gauss(pan, ratio), hr)
         std_lp = pan_lp.std(ddof=1)
         self.scale = np.array([_spread_ratio(s, std_lp, pan_lp.mean()) for s in ms_up.std(axis=0, ddof=1)])
 
@@ -238,10 +254,12 @@ class BDSDPC(_Method):
     def halo(self, ratio: int) -> int:
         return _upsample_halo(ratio)
 
-    def fit(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor) -> None:
+    def fit(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor,
+            valid: Optional[Valid] = None) -> None:
         from scipy.optimize import lsq_linear
 
         pan, ms_lr = self._fit_inputs(pan, ms_lr, ratio)
+        _, lr = self._masks(valid, ratio)
         n_bands = ms_lr.shape[2]
         ms_up = upsample_ms(ms_lr, ratio)
         target = imresize_bicubic(ms_up, 1.0 / ratio)  # the toolbox's reduced-scale "ground truth"
@@ -249,12 +267,12 @@ class BDSDPC(_Method):
         pan_red = decimate(mtf_filter(pan, sensor.pan_gnyq, ratio), ratio)
         if pan_red.shape != target.shape[:2]:
             raise ValueError(f"BDSD-PC: reduced PAN {pan_red.shape} and MS {target.shape[:2]} differ")
-        design = np.column_stack([pan_red.ravel(), ms_red.reshape(-1, n_bands)])
+        design = pick_rows(np.column_stack([pan_red.ravel(), ms_red.reshape(-1, n_bands)]), lr)
         lower = np.r_[0.0, np.full(n_bands, -np.inf)]
         upper = np.r_[np.inf, np.zeros(n_bands)]
         gamma = np.empty((n_bands + 1, n_bands))
         for b in range(n_bands):
-            rhs = (target[:, :, b] - ms_red[:, :, b]).ravel()
+            rhs = pick_rows((target[:, :, b] - ms_red[:, :, b]).ravel(), lr)
             sol = lsq_linear(design, rhs, bounds=(lower, upper), method="bvls", tol=1e-14)
             gamma[:, b] = sol.x
         self.gamma = gamma  # (1 + B, B): row 0 PAN, rows 1.. MS bands
@@ -281,17 +299,19 @@ class BTH(_Method):
     def halo(self, ratio: int) -> int:
         return _upsample_halo(ratio)
 
-    def fit(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor) -> None:
+    def fit(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor,
+            valid: Optional[Valid] = None) -> None:
         pan, ms_lr = self._fit_inputs(pan, ms_lr, ratio)
+        hr, _ = self._masks(valid, ratio)
         n_bands = ms_lr.shape[2]
-        ms_up = upsample_ms(ms_lr, ratio).reshape(-1, n_bands)
+        ms_up = pick_rows(upsample_ms(ms_lr, ratio).reshape(-1, n_bands), hr)
         if n_bands == 4:
             # MATLAB/Octave prctile: linear interpolation at (k - 0.5) / n ("hazen").
             p1 = np.percentile(ms_up, 1.0, axis=0, method="hazen")
             self.haze = np.asarray(_BTH_HAZE_FRACTIONS) * p1
         else:
             self.haze = ms_up.min(axis=0)
-        pan_lp = _lp_gauss(pan, ratio).ravel()
+        pan_lp = pick_rows(_lp_gauss(pan, ratio).ravel(), hr)
         self.alpha = np.linalg.lstsq(ms_up, pan_lp, rcond=None)[0]
         intensity = (ms_up - self.haze) @ self.alpha
         self.pan_lp_mean = pan_lp.mean()
@@ -370,7 +390,8 @@ class WeightedBrovey(_Method):
     def halo(self, ratio: int) -> int:
         return 3 * ratio  # the cubic kernel reaches 2 MS pixels
 
-    def fit(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor) -> None:
+    def fit(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor,
+            valid: Optional[Valid] = None) -> None:
         pan, ms_lr = self._fit_inputs(pan, ms_lr, ratio)
         n_bands = ms_lr.shape[2]
         if self.requested is None:
@@ -378,8 +399,9 @@ class WeightedBrovey(_Method):
         elif isinstance(self.requested, str):
             from scipy.optimize import nnls
 
+            _, lr = self._masks(valid, ratio)
             pan_lr = decimate(mtf_filter(pan, sensor.pan_gnyq, ratio), ratio)
-            self.weights = nnls(ms_lr.reshape(-1, n_bands), pan_lr.ravel())[0]
+            self.weights = nnls(pick_rows(ms_lr.reshape(-1, n_bands), lr), pick_rows(pan_lr.ravel(), lr))[0]
         else:
             w = np.asarray(self.requested, dtype=np.float64)
             if w.shape != (n_bands,):

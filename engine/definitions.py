@@ -7,8 +7,10 @@ from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 MODELS_DIR = PACKAGE_ROOT / "models"
-BUNDLED_MODEL_STEM = "hfreqdiff"
-MODEL_SUFFIXES = (".onnx", ".pt")  # ONNX Runtime first; torch for fine-tuning (and a GPU only torch sees)
+# The one shipped weights file: ONNX Runtime runs it; torch builds its network from it (fine-tuning,
+# a GPU only torch sees; engine.hfreqdiff.onnx_weights).
+BUNDLED_MODEL_NAME = "hfreqdiff.onnx"
+MODEL_SUFFIXES = (".onnx", ".pt")  # model files a user may give or a model folder holds, .onnx first
 
 HFREQDIFF = "hfreqdiff"
 # Engine method names of the classical baselines, simplest first (the reference toolbox's order), with
@@ -26,13 +28,13 @@ METHOD_NAMES: tuple[str, ...] = (HFREQDIFF, *CLASSICAL_METHODS)
 
 
 def bundled_models() -> list[Path]:
-    """The shipped HFreqDiff model files that exist, in the order they are preferred."""
-    return [p for p in (MODELS_DIR / f"{BUNDLED_MODEL_STEM}{s}" for s in MODEL_SUFFIXES) if p.is_file()]
+    """The shipped HFreqDiff model file, if it exists (a list: empty where it is missing)."""
+    return [p for p in (bundled_model(),) if p.is_file()]
 
 
-def bundled_model(suffix: str) -> Path:
-    """The path of the shipped model with this suffix (it may not exist)."""
-    return MODELS_DIR / f"{BUNDLED_MODEL_STEM}{suffix}"
+def bundled_model() -> Path:
+    """The path of the shipped model (it may not exist)."""
+    return MODELS_DIR / BUNDLED_MODEL_NAME
 
 
 def model_files_in(folder: Path) -> list[Path]:

@@ -85,19 +85,35 @@ def best_method(table: dict[str, dict[str, float]], key: str, exclude: Optional[
     return max(names, key=lambda m: sign * table[m][key])
 
 
-def markdown_table(table: dict[str, dict[str, float]], keys: Sequence[str], title: str = "") -> str:
-    """Methods as rows, metrics as columns; the best value per column in bold."""
+# Not ranked at full resolution: EXP injects no PAN detail, so its fused image degrades back to the
+# MS almost exactly — D_lambda_K is trivially low and HQNR/QNR reward the absence of sharpening.
+FR_UNRANKED = {"EXP": "EXP (the MS interpolated, no PAN detail) is not ranked at full resolution: injecting no "
+                      "detail keeps its spectral distortion D_lambda_K trivially low, which lifts HQNR and QNR "
+                      "without any sharpening; its row is the no-fusion reference, not a competitor."}
+
+
+def markdown_table(table: dict[str, dict[str, float]], keys: Sequence[str], title: str = "",
+                   unranked: Optional[dict[str, str]] = None) -> str:
+    """Methods as rows, metrics as columns; the best value per column in bold. ``unranked``: methods
+    left out of 'best', each with a footnote (default: FR_UNRANKED for a full-resolution table)."""
     if not table:
         return ""
     keys = [k for k in keys if all(k in row for row in table.values())]
-    best = {k: best_method(table, k) for k in keys}
+    if unranked is None:
+        unranked = FR_UNRANKED if keys and set(keys) <= set(FR_KEYS) else {}
+    unranked = {name: why for name, why in unranked.items() if name in table}
+    if len(unranked) == len(table):
+        unranked = {}
+    best = {k: best_method(table, k, exclude=list(unranked)) for k in keys}
     lines = [f"| {title or 'method'} | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for name, row in table.items():
         cells = []
         for k in keys:
             v = f"{row[k]:.4f}" if abs(row[k]) < 10 else f"{row[k]:.2f}"
             cells.append(f"**{v}**" if best[k] == name and len(table) > 1 else v)
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name}{' (not ranked)' if name in unranked else ''} | " + " | ".join(cells) + " |")
+    if unranked and len(table) > 1:
+        lines += [""] + [f"Note: {why}" for why in unranked.values()]
     return "\n".join(lines)
 
 

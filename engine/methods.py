@@ -28,7 +28,10 @@ class FusionMethod(Protocol):
         ...
 
     def fit(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor) -> None:
-        """Scene-wide parameters from a scene sample: pan (H, W), ms_lr (H/r, W/r, B), aligned."""
+        """Scene-wide parameters from a scene sample: pan (H, W), ms_lr (H/r, W/r, B), aligned.
+        Optional keyword ``valid=(pan_valid (H, W), ms_valid (H/r, W/r))``: given (by engine.tiling)
+        only when the sample has nodata/masked pixels, which are then in-filled; a method that takes
+        it computes its statistics from valid pixels only (engine.validity.fit_masks)."""
         ...
 
     def fuse_tile(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, origin: tuple[int, int]) -> np.ndarray:

@@ -76,7 +76,6 @@ class HFreqDiffOptions:
         from .model_files import resolve_model
 
         try:
-            model = resolve_model(self.model, "auto", self.device, probe_torch=False)
-            return model.suffix.lower() == ".pt"
+            return resolve_model(self.model, "auto", self.device, probe_torch=False)[1] == "torch"
         except PansharpenError:
             return False

@@ -1,13 +1,14 @@
 """The sensor table: MTF Nyquist gains (reference toolbox values) and band descriptors.
 
 One place for everything that depends on the sensor. Names follow the reference toolbox
-(QB, IKONOS, GeoEye1, WV2, WV3, WV4, GF2, Pleiades, none), matched case-insensitively.
+(QB, IKONOS, GeoEye1, WV2, WV3, WV4, GF2, Pleiades, none), matched case-insensitively; which one a
+file is: engine.sensor_guess.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional
 
 from .errors import PansharpenError
 
@@ -73,36 +74,24 @@ SENSORS: dict[str, Sensor] = {
         Sensor("Landsat7", (0.3,) * 6, 0.15, (485, 560, 660, 835, 1650, 2220),
                ("blue", "green", "red", "nir", "swir1", "swir2"), (2, 1, 0)),
         Sensor("Landsat8", (0.3,) * 3, 0.15, (482, 561, 655), ("blue", "green", "red"), (2, 1, 0)),
+        # SPOT 6/7 bands (Airbus): blue 455-525, green 530-590, red 625-695, NIR 760-890 nm.
+        Sensor("SPOT67", (0.3,) * 4, 0.15, (490, 560, 660, 825), _VNIR4, (2, 1, 0)),
         Sensor("none", (0.3,), 0.15, (), (), (2, 1, 0)),
     )
 }
+
+# The presets above with generic gains: no published MTF for these sensors, only band centres.
+GENERIC_GAINS = frozenset({"Landsat7", "Landsat8", "SPOT67"})
 
 
 def get_sensor(name: Optional[str]) -> Sensor:
     """Look a sensor up by its toolbox name, case-insensitively; None means 'none'."""
     key = (name or "none").strip().lower().replace("-", "").replace("_", "")
     aliases = {"geoeye": "geoeye1", "ge1": "geoeye1", "quickbird": "qb", "worldview2": "wv2",
-               "worldview3": "wv3", "worldview4": "wv4", "pleiadesphr": "pleiades"}
+               "worldview3": "wv3", "worldview4": "wv4", "pleiadesphr": "pleiades", "spot6": "spot67",
+               "spot7": "spot67"}
     key = aliases.get(key, key)
     if key not in SENSORS:
         known = ", ".join(s.name for s in SENSORS.values())
         raise PansharpenError(f"Unknown sensor '{name}': use one of {known}.")
     return SENSORS[key]
-
-
-def guess_sensor(n_bands: int, metadata_text: str = "") -> tuple[Sensor, str]:
-    """Guess the sensor from metadata text and band count; returns (sensor, what was assumed)."""
-    text = metadata_text.lower()
-    hints: Sequence[tuple[str, str]] = (
-        ("worldview-3", "wv3"), ("worldview3", "wv3"), ("wv03", "wv3"), ("wv3", "wv3"),
-        ("worldview-2", "wv2"), ("worldview2", "wv2"), ("wv02", "wv2"), ("wv2", "wv2"),
-        ("worldview-4", "wv4"), ("geoeye", "geoeye1"), ("ge01", "geoeye1"),
-        ("quickbird", "qb"), ("ikonos", "ikonos"), ("gaofen-2", "gf2"), ("gf2", "gf2"),
-        ("pleiades", "pleiades"), ("phr1", "pleiades"), ("landsat_8", "landsat8"),
-        ("landsat8", "landsat8"), ("lc08", "landsat8"), ("lc09", "landsat8"),
-        ("landsat_7", "landsat7"), ("le07", "landsat7"),
-    )
-    for needle, key in hints:
-        if needle in text:
-            return SENSORS[key], f"sensor {SENSORS[key].name} (from the file metadata)"
-    return SENSORS["none"], f"sensor 'none' (generic MTF gains 0.3, PAN 0.15; {n_bands} bands; pass --sensor to set it)"

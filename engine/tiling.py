@@ -8,6 +8,13 @@ feather overlap ``ov`` on each side (its output window); each output window by t
 region are filled by symmetric reflection (half-sample, so r x r PAN blocks stay aligned with
 the MS pixels), exactly as a whole-scene run pads the scene.
 
+Nodata. Invalid pixels (nodata, mask or alpha bands: engine.raster) take the value of the nearest
+valid pixel of the same image (engine.validity.infill), PAN at PAN scale, MS at MS scale, so nothing
+outside the valid range reaches the valid pixels through the halo, the upsampling or the blend. A
+tile holding invalid pixels is read ``fill_reach`` wider for its in-fill, which makes the fill (and
+so the output) the whole scene's on any tiling. The fit sees the in-filled sample plus its validity
+and takes its statistics from valid pixels only. Output pixels are valid where PAN and MS are.
+
 Blending. Across each core boundary the two tiles' outputs are blended with linear ramps over
 the 2*ov pixels around it; the weights of overlapping tiles sum to 1 (products of 1-D ramps in
 2-D). A pointwise method, or a spatial one whose support lies within its halo, therefore gives
@@ -21,7 +28,10 @@ overlap strip of the next tile row (2*ov rows x W x B float64) — never a whole
 
 from __future__ import annotations
 
+import inspect
 import math
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Optional, Protocol, Sequence
 
@@ -31,6 +41,7 @@ from . import DEFAULT_TILE
 from .errors import Cancelled
 from .methods import FusionMethod
 from .sensors import Sensor, get_sensor
+from .validity import infill, infill_reach, upsample_mask
 
 FIT_SAMPLE = 2048  # method.fit sees the whole region up to this size, else a central crop of it
 
@@ -152,9 +163,31 @@ def _windows(bounds: Sequence[int], ov: int) -> list[tuple[int, int, int, int, i
 
 
 def read_padded(source: TileSource, r0: int, c0: int, h: int, w: int,
-                fill: tuple[float, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                fill: tuple[float, np.ndarray], reach: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Window [r0, r0+h) x [c0, c0+w) of the region (may reach outside it: symmetric reflection),
-    invalid pixels replaced by the fill values; returns pan, ms_lr, valid (PAN and MS valid)."""
+    invalid pixels in-filled from the nearest valid ones (engine.validity.infill; the constant fill
+    values only where a window has no valid pixel); returns pan, ms_lr, valid (PAN and MS valid).
+
+    ``reach`` (PAN px, a multiple of the ratio): where the window has invalid pixels it is read that
+    much wider for the in-fill and cropped back, so the fill equals the whole scene's wherever it
+    can reach a valid pixel within ``reach`` (see validity.infill_reach)."""
+    r = source.ratio
+    pan, ms, pan_valid, ms_valid = _read_reflected(source, r0, c0, h, w)
+    valid = pan_valid & upsample_mask(ms_valid, r)
+    if pan_valid.all() and ms_valid.all():
+        return pan, ms, valid
+    if reach > 0:
+        pan, ms, pan_valid, ms_valid = _read_reflected(source, r0 - reach, c0 - reach, h + 2 * reach, w + 2 * reach)
+    pan, ms = _apply_fill(pan, ms, pan_valid, ms_valid, fill)
+    if reach > 0:
+        lr = reach // r
+        pan, ms = pan[reach:reach + h, reach:reach + w], ms[lr:lr + h // r, lr:lr + w // r]
+    return pan, ms, valid
+
+
+def _read_reflected(source: TileSource, r0: int, c0: int, h: int, w: int):
+    """pan, ms, pan_valid, ms_valid of a window; parts outside the region by symmetric reflection
+    (repeated for windows wider than the region)."""
     r = source.ratio
     y0, y1 = max(0, r0), min(source.height, r0 + h)
     x0, x1 = max(0, c0), min(source.width, c0 + w)
@@ -166,19 +199,14 @@ def read_padded(source: TileSource, r0: int, c0: int, h: int, w: int,
         pan_valid = np.pad(pan_valid, pad, mode="symmetric")
         ms = np.pad(ms, lr_pad + ((0, 0),), mode="symmetric")
         ms_valid = np.pad(ms_valid, lr_pad, mode="symmetric")
-    pan, ms = _apply_fill(pan, ms, pan_valid, ms_valid, fill)
-    valid = pan_valid & np.repeat(np.repeat(ms_valid, r, axis=0), r, axis=1)
-    return pan, ms, valid
+    return pan, ms, pan_valid, ms_valid
 
 
 def _apply_fill(pan: np.ndarray, ms: np.ndarray, pan_valid: np.ndarray, ms_valid: np.ndarray,
                 fill: tuple[float, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Invalid pixels from the nearest valid one of the same image; the fill values where none is valid."""
     pan_fill, ms_fill = fill
-    if not pan_valid.all():
-        pan = np.where(pan_valid, pan, pan_fill)
-    if not ms_valid.all():
-        ms = np.where(ms_valid[..., None], ms, np.asarray(ms_fill)[None, None, :])
-    return pan, ms
+    return infill(pan, pan_valid, pan_fill), infill(ms, ms_valid, np.asarray(ms_fill))
 
 
 def central_window(height: int, width: int, ratio: int, size: int = FIT_SAMPLE,
@@ -202,13 +230,36 @@ def fill_values(pan: np.ndarray, ms: np.ndarray, pan_valid: np.ndarray,
 
 
 def fit_on_sample(source: TileSource, method: FusionMethod, sensor: Sensor) -> tuple[float, np.ndarray]:
-    """Call method.fit on the scene sample (see central_window); returns the nodata fill values."""
+    """Call method.fit on the scene sample (see central_window); returns the nodata fill values.
+
+    Where the sample has invalid pixels they are in-filled and the method's fit also gets
+    ``valid=(pan_valid, ms_valid)`` (if it takes that keyword), to take its statistics from valid
+    pixels only (engine.validity.fit_masks); a sample without invalid pixels is fitted as before."""
     r0, c0, h, w = central_window(source.height, source.width, source.ratio)
     pan, ms, pan_valid, ms_valid = source.read(r0, c0, h, w)
     fill = fill_values(pan, ms, pan_valid, ms_valid)
+    if pan_valid.all() and ms_valid.all():
+        method.fit(pan, ms, source.ratio, sensor)
+        return fill
     pan, ms = _apply_fill(pan, ms, pan_valid, ms_valid, fill)
-    method.fit(pan, ms, source.ratio, sensor)
+    if _takes_valid(method.fit):
+        method.fit(pan, ms, source.ratio, sensor, valid=(pan_valid, ms_valid))
+    else:
+        method.fit(pan, ms, source.ratio, sensor)
     return fill
+
+
+def _takes_valid(fn: Callable) -> bool:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "valid" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def fill_reach(grid: "TileGrid") -> int:
+    """Extra read width (PAN px per side) for in-filling tiles that hold invalid pixels."""
+    return _round_up(infill_reach(grid.halo), grid.ratio) if grid.halo else 0
 
 
 # ---------------------------------------------------------------------------------- fusing
@@ -218,11 +269,14 @@ WriteFn = Callable[[int, int, np.ndarray, np.ndarray], None]  # (row, col, value
 
 
 def fuse_tiles(source: TileSource, method: FusionMethod, grid: TileGrid, write: WriteFn,
-               fill: tuple[float, np.ndarray], progress: Optional[Callable[[int, int], None]] = None,
+               fill: tuple[float, np.ndarray], progress: Optional[Callable[[float, int], None]] = None,
                is_cancelled: Optional[Callable[[], bool]] = None, out_bands: Optional[int] = None,
                tile_rows: Optional[tuple[int, int]] = None) -> None:
     """Fuse every tile of the grid (method already fitted) and write finished cells in tile order.
 
+    ``progress(done, total)``: tiles written; fractional while a method that reports from inside a tile
+    (a ``tile_progress`` attribute: HFreqDiff, per network call) works on one. ``is_cancelled`` is asked
+    before each tile and at each of those reports (Cancelled is raised).
     ``out_bands``: the number of bands fuse_tile returns, when not the MS band count (e.g. mean and spread).
     ``tile_rows`` (i0, i1): only the cells of tile rows i0 .. i1-1 (PAN rows row_span(grid, i0, i1)),
     for one chunk of a scene split across processes. Tile row i0-1 is computed too (its overlap strip
@@ -233,6 +287,7 @@ def fuse_tiles(source: TileSource, method: FusionMethod, grid: TileGrid, write: 
     i0, i1 = tile_rows or (0, len(rows))
     context = {"context": hal} if getattr(method, "context_aware", False) else {}  # the halo is discarded
     first = max(0, i0 - 1)
+    reach = fill_reach(grid)
     done, total = 0, (i1 - i0) * (len(cols))
     prev_strip: Optional[np.ndarray] = None  # rows [f0, f0 + 2ov) of this tile row, from the previous
     for i, (a0, a1, o0, o1, f0, f1) in enumerate(rows):
@@ -246,8 +301,10 @@ def fuse_tiles(source: TileSource, method: FusionMethod, grid: TileGrid, write: 
         for j, (b0, b1, p0, p1, g0, g1) in enumerate(cols):
             if is_cancelled is not None and is_cancelled():
                 raise Cancelled()
-            pan, ms, valid = read_padded(source, o0 - hal, p0 - hal, o1 - o0 + 2 * hal, p1 - p0 + 2 * hal, fill)
-            fused = np.asarray(method.fuse_tile(pan, ms, r, (o0 - hal, p0 - hal), **context), dtype=np.float64)
+            pan, ms, valid = read_padded(source, o0 - hal, p0 - hal, o1 - o0 + 2 * hal, p1 - p0 + 2 * hal, fill,
+                                         reach)
+            with _reporting(method, progress if writes else None, is_cancelled, done, total):
+                fused = np.asarray(method.fuse_tile(pan, ms, r, (o0 - hal, p0 - hal), **context), dtype=np.float64)
             if fused.shape != pan.shape + (bands,):
                 raise ValueError(f"{method.name}.fuse_tile returned {fused.shape}, expected {pan.shape + (bands,)}")
             inner = (slice(hal, hal + o1 - o0), slice(hal, hal + p1 - p0))
@@ -267,6 +324,34 @@ def fuse_tiles(source: TileSource, method: FusionMethod, grid: TileGrid, write: 
                 if progress is not None:
                     progress(done, total)
         prev_strip = next_strip
+
+
+SUB_TILE_REPORT_S = 0.5  # least time between two progress reports from inside one tile
+
+
+@contextmanager
+def _reporting(method: FusionMethod, progress: Optional[Callable[[float, int], None]],
+               is_cancelled: Optional[Callable[[], bool]], done: int, total: int):
+    """While one tile is fused: the method's ``tile_progress`` hook (when it has one) reports
+    ``done`` + the fraction of the tile it gives, and raises Cancelled once ``is_cancelled()``."""
+    if not hasattr(method, "tile_progress") or (progress is None and is_cancelled is None):
+        yield
+        return
+    last = [0.0]  # the first report passes
+
+    def within(fraction: float) -> None:
+        if is_cancelled is not None and is_cancelled():
+            raise Cancelled()
+        now = time.monotonic()
+        if progress is not None and now - last[0] >= SUB_TILE_REPORT_S:
+            last[0] = now
+            progress(done + min(max(fraction, 0.0), 1.0), total)
+
+    method.tile_progress = within
+    try:
+        yield
+    finally:
+        method.tile_progress = None
 
 
 def output_spans(bounds: Sequence[int], overlap: int) -> list[tuple[int, int]]:

@@ -34,7 +34,7 @@ CONFIGS = Path(__file__).resolve().parent / "configs"
 
 def default_methods() -> list[str]:
     """The classical baselines, plus HFreqDiff when the bundled model is there."""
-    return CLASSICAL + (["hfreqdiff"] if bundled_model(".onnx").exists() else [])
+    return CLASSICAL + (["hfreqdiff"] if bundled_model().exists() else [])
 
 
 SHIPPED_CONFIG = CONFIGS / "hfreqdiff_train_ship.json"  # the config that made models/hfreqdiff.*
@@ -137,7 +137,7 @@ def run_hfreqdiff_speed(size: int, folder: Path) -> dict:
     mp = size * size / 1e6
     default_steps = HFreqDiffMethod(device="cpu").steps
     out: dict = {"size": size, "default_steps": default_steps}
-    for backend, model in (("onnx", bundled_model(".onnx")), ("torch", bundled_model(".pt"))):
+    for backend, model in (("onnx", bundled_model()), ("torch", bundled_model())):  # torch: built from the .onnx
         if not model.exists():
             continue
         times = {}

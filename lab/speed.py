@@ -28,7 +28,7 @@ from padm_pansharpening.engine.definitions import MODELS_DIR
 from padm_pansharpening.engine.errors import PansharpenError
 from padm_pansharpening.engine.machine import cpu_model
 
-MODEL_OF = {"onnx": "hfreqdiff.onnx", "torch": "hfreqdiff.pt"}
+MODEL_OF = {"onnx": "hfreqdiff.onnx", "torch": "hfreqdiff.onnx"}  # torch builds its network from the .onnx
 
 
 def _fuse_seconds(method, pan, ms_lr, tile: int) -> float:

@@ -23,7 +23,7 @@ class TrainConfig:
     # network and optimisation
     net: dict[str, Any] = field(default_factory=lambda: {"channels": [16, 32, 64], "cond_channels": [16, 24, 32],
                                                           "emb": 64})
-    init_from: Optional[str] = None  # a trained .pt to start from (stage 2)
+    init_from: Optional[str] = None  # a trained .pt or .onnx to start from (stage 2)
     patch: int = 64
     batch: int = 4
     lr: float = 1e-3

@@ -1,7 +1,9 @@
-"""The engine CLI as a child process with JSON-lines progress: how the plugin runs torch (PADM
-fine-tuning, and HFreqDiff inference on a torch model).
+"""The engine CLI as a child process with JSON-lines progress: how the dock and the Processing
+algorithms run PADM fine-tuning and HFreqDiff inference (ONNX Runtime or torch).
 
-A child process isolates torch and its (GPU) memory from QGIS, and makes Cancel a clean terminate.
+A child process keeps torch, ONNX Runtime's memory arena (gigabytes at the peak of a 512 px tile of
+8 bands) and GPU memory out of QGIS — all returned when the child ends — and makes Cancel a clean
+terminate, within one poll (0.2 s).
 The child is this QGIS's own Python running ``padm_pansharpening.engine.cli`` from the plugin
 folder (loaded by location, so the folder's name does not matter), with the optional-packages
 folder appended to its sys.path. Its stdout carries JSON lines — ``{"progress": f, "text": t, ...}``
@@ -181,13 +183,19 @@ def _staging_folder(dest: Path) -> Path:
 def fuse(pan: str, ms: str, out: str | Path, options: "HFreqDiffOptions", sensor: Optional[str] = None,
          tile: Optional[int] = None, progress: Optional[ProgressFn] = None,
          is_cancelled: Optional[Callable[[], bool]] = None, log: Optional[Callable[[str], None]] = None,
-         python: Optional[str] = None) -> ChildResult:
-    """HFreqDiff into ``out`` through ``fuse --progress json`` (torch stays out of QGIS). The output,
+         python: Optional[str] = None, overwrite: bool = False,
+         layers: Optional[tuple[str, str]] = None, float_output: bool = False, clip: bool = False) -> ChildResult:
+    """HFreqDiff into ``out`` through ``fuse --progress json`` (the runtime stays out of QGIS);
+    ``layers``: the files the PAN and MS layers show, recorded in the output (PADM_LAYERS). The output,
     and the uncertainty layer beside it when samples > 1, appear only when the child succeeded;
-    the result's "output" and "uncertainty" then name their final paths."""
-    from ..engine.raster.writer import check_output_path
+    the result's "output" and "uncertainty" then name their final paths. An existing output is
+    refused unless ``overwrite``."""
+    from ..engine.pipeline import uncertainty_path_for
+    from ..engine.raster.writer import check_raster_output
 
-    out = check_output_path(out, [pan, ms])  # the child sees only the staging name
+    out = check_raster_output(out, [pan, ms], overwrite)  # the child sees only the staging name
+    if options.samples > 1:
+        check_raster_output(uncertainty_path_for(out), [pan, ms], overwrite)
     if options.model:  # the child runs in the home folder
         options = dataclasses.replace(options, model=str(Path(options.model).absolute()))
     staging = _staging_folder(out)
@@ -197,6 +205,9 @@ def fuse(pan: str, ms: str, out: str | Path, options: "HFreqDiffOptions", sensor
         args += ["--sensor", sensor]
     if tile:
         args += ["--tile", str(tile)]
+    if layers:
+        args += ["--layers", *map(str, layers)]
+    args += ["--float"] * float_output + ["--clip"] * clip
     try:
         result = run_cli(args, progress, is_cancelled, log, python)
         if result.ok:

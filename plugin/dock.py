@@ -10,6 +10,7 @@ plain values, and its result comes back in finished(), also in the main thread.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 from qgis.gui import QgsDockWidget, QgsMessageBar
@@ -18,10 +19,16 @@ from qgis.PyQt.QtWidgets import QComboBox, QMessageBox, QScrollArea, QVBoxLayout
 from . import estimate
 from .dependency_panel import DependencyPanel
 from .dock_form import DockForm
+from .installer import PipInstallTask
 from .run_controller import RunController
 from .run_panel import RunPanel
-from .run_request import build_request, estimate_seconds
-from .tasks import PansharpenTask, PipInstallTask, RunRequest
+from .run_request import build_request, estimate_seconds, remember_output
+from .tasks import PansharpenTask, RunRequest
+
+
+MIN_COMBO_CHARS = 8  # a combo box never narrower than this many characters
+MIN_WIDTH = 300  # the narrowest dock that shows every field and button whole (tests/qgis/test_dock.py)
+MAX_OPEN_WIDTH = 480  # the widest the dock opens at
 
 
 class PadmDock(QgsDockWidget):
@@ -31,6 +38,7 @@ class PadmDock(QgsDockWidget):
         self.iface = iface
         body = QWidget()
         layout = QVBoxLayout(body)
+        layout.setContentsMargins(4, 4, 4, 4)
         self.own_bar = None
         if iface is None:  # standalone (screenshot, tests without iface): a bar of its own
             self.own_bar = QgsMessageBar(body)
@@ -45,17 +53,25 @@ class PadmDock(QgsDockWidget):
         for part in (self.form, self.deps_panel, self.run_panel):  # dock.pan_combo, dock.run_button, ...
             for name in part.WIDGETS:
                 setattr(self, name, getattr(part, name))
-        for box in body.findChildren(QComboBox):  # long item texts must not widen the dock
-            box.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-            box.setMinimumContentsLength(14)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(body)
-        self.setWidget(scroll)
+        for box in body.findChildren(QComboBox):  # preferred: the whole text; narrower when the dock is
+            box.setSizeAdjustPolicy(QComboBox.AdjustToContents)
+            box.setMinimumWidth(box.fontMetrics().averageCharWidth() * MIN_COMBO_CHARS + box.iconSize().width())
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setWidget(body)
+        self.setWidget(self.scroll)
         self.form.method_combo.currentIndexChanged.connect(self.refresh_dependencies)
         self.run_panel.run_button.clicked.connect(self.run)
         self.run_panel.cancel_button.clicked.connect(self.cancel)
         self.refresh_dependencies()
+
+    def preferred_width(self) -> int:
+        """The width at which every field shows its whole text (the dock opens at it, up to
+        MAX_OPEN_WIDTH); below it the form puts fields under their labels, down to MIN_WIDTH."""
+        margins = self.scroll.widget().layout().contentsMargins()
+        content = max(self.form.wide_width(), self.deps_panel.sizeHint().width(), self.run_panel.sizeHint().width())
+        bar = self.scroll.verticalScrollBar().sizeHint().width()
+        return content + margins.left() + margins.right() + bar + 2 * self.scroll.frameWidth() + 2
 
     # -- state of the parts ---------------------------------------------------------------------
     @property
@@ -111,6 +127,12 @@ class PadmDock(QgsDockWidget):
             QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
         return answer == QMessageBox.Yes
 
+    def confirm_overwrite(self, path: str) -> bool:
+        """Asked before a run would replace an existing output file (the engine refuses otherwise)."""
+        answer = QMessageBox.question(self, "PADM Pansharpening", f"{path} already exists. Replace it?",
+                                      QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        return answer == QMessageBox.Yes
+
     # -- running --------------------------------------------------------------------------------
     def build_request(self) -> RunRequest:
         """A RunRequest from the widgets (main thread); PansharpenError with one line when incomplete."""
@@ -123,16 +145,24 @@ class PadmDock(QgsDockWidget):
         if self.task is not None:
             self.report_error("A run is in progress: wait for it or cancel it.")
             return None
+        self.run_panel.progress.setValue(0)  # nothing left over from the previous run
         try:
             request = self.build_request()
         except PansharpenError as exc:
             self.report_error(str(exc))
             return None
+        if Path(request.out).exists():
+            if not self.confirm_overwrite(request.out):
+                self.say(f"not started: {request.out} exists (choose another output file)")
+                return None
+            request.overwrite = True
         seconds = estimate_seconds(request, self.form.pan_combo.currentLayer(), self.form.ms_combo.currentLayer())
         if seconds > estimate.LONG_RUN_S and not self.confirm_long_run(seconds):
             self.say(f"not started (estimated {estimate.human(seconds)})")
             return None
         self.form.remember_choices()
+        if self.form.output.filePath().strip():
+            remember_output(request.out)
         return self.controller.start(request, seconds)
 
     def cancel(self) -> None:

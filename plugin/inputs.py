@@ -53,11 +53,13 @@ def _window(gt: Sequence[float], width: int, height: int, extent: Extent, pad: i
 
 
 def prepare_inputs(pan: str, ms: str, workdir: Path, band_order: Optional[list[int]] = None,
-                   extent: Optional[Extent] = None) -> PreparedInputs:
+                   extent: Optional[Extent] = None, sensor: Optional[str] = None) -> PreparedInputs:
     """PAN and MS paths for the engine: the files themselves, or VRTs over them (band subset/order,
     extent) written in ``workdir``. The MS window is cut on its own pixel grid, one MS pixel wider
     than the extent on each side, and the PAN window covers the same ground, so the engine keeps
-    the exact pixel-size ratio and aligns the grids as for the whole files."""
+    the exact pixel-size ratio and aligns the grids as for the whole files. Picked bands keep their
+    names (the file's descriptions, else the names of ``sensor`` or of the sensor the file says), so
+    the output names them too."""
     from osgeo import gdal
 
     from ..engine.errors import PansharpenError
@@ -89,7 +91,31 @@ def prepare_inputs(pan: str, ms: str, workdir: Path, band_order: Optional[list[i
         ms_out = _vrt(ms, workdir / "ms_bands.vrt", bandList=band_order)
     if band_order is not None:
         notes.append(f"MS bands used, in this order: {', '.join(map(str, band_order))}")
+        _name_bands(ms_out, ms, band_order, sensor)
     return PreparedInputs(pan_out, ms_out, notes)
+
+
+def _name_bands(vrt: str, source: str, band_order: list[int], sensor: Optional[str]) -> None:
+    """Describe the VRT's bands as the source's bands they are, where the source does not."""
+    from osgeo import gdal
+
+    src = gdal.Open(source)
+    if src is None:
+        return
+    names = [src.GetRasterBand(b).GetDescription() for b in range(1, src.RasterCount + 1)]
+    if not any(names):
+        try:
+            from ..engine.sensors import get_sensor
+
+            chosen = get_sensor(sensor or detect_sensor(source)[0])
+        except Exception:  # noqa: BLE001 - unnamed bands are only a display matter
+            return
+        names = list(chosen.band_names) if len(chosen.band_names) == len(names) else names
+    ds = gdal.Open(vrt, gdal.GA_Update)
+    for out_band, src_band in enumerate(band_order, start=1):
+        if names[src_band - 1] and not ds.GetRasterBand(out_band).GetDescription():
+            ds.GetRasterBand(out_band).SetDescription(names[src_band - 1])
+    ds = src = None
 
 
 def _shrink(bounds: Extent, gt: Sequence[float]) -> Extent:
@@ -112,10 +138,13 @@ def _vrt(src: str, dst: Path, **options) -> str:
 
 def detect_sensor(ms_path: str) -> tuple[str, str]:
     """(sensor name, how it was found) as the engine would guess it from the MS file."""
-    from ..engine.raster.gdalio import open_raster
-    from ..engine.sensors import guess_sensor
+    found = sensor_guess(ms_path)
+    return found.sensor.name, found.reason
 
-    ds, info = open_raster(ms_path, "MS")
-    ds = None
-    sensor, what = guess_sensor(info.bands, info.metadata_text)
-    return sensor.name, what
+
+def sensor_guess(ms_path: str):
+    """The engine's guess (engine.sensor_guess.SensorGuess) for the MS file: the sensor, the presets
+    that fit, why; ``ambiguous`` when the user should choose."""
+    from ..engine.raster.product import detect_sensor as detect
+
+    return detect(ms_path)

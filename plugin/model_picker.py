@@ -44,7 +44,8 @@ class ModelPicker(QWidget):
         self.combo.clear()
         for entry in models.find_models(QgsSettings().value(EXTRA_MODELS, [], type=list)):
             self.combo.addItem(entry.label, entry.path)
-            self.combo.setItemData(self.combo.count() - 1, entry.path or "bundled", Qt.ToolTipRole)
+            tip = entry.path or f"Bundled HFreqDiff: {models.bundled_model_name()}"
+            self.combo.setItemData(self.combo.count() - 1, tip, Qt.ToolTipRole)
         self.combo.setCurrentIndex(max(0, self.combo.findData(current)))
 
     def remember(self, path: str) -> None:

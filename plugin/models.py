@@ -37,7 +37,7 @@ def find_models(extra: Iterable[str | Path] = (), search_dirs: Optional[Iterable
     entries: list[ModelEntry] = []
     bundled = bundled_models()
     if bundled:
-        entries.append(ModelEntry(f"Bundled HFreqDiff ({bundled[0].name})", None, "bundled"))
+        entries.append(ModelEntry("Bundled model", None, "bundled"))  # its file: the tooltip
     found: list[Path] = []
     for root in (search_dirs if search_dirs is not None else [models_folder()]):
         root = Path(root)
@@ -55,6 +55,11 @@ def find_models(extra: Iterable[str | Path] = (), search_dirs: Optional[Iterable
         entries.append(ModelEntry(f"{'Folder' if p.is_dir() else 'File'}: {p.name}", str(p), kind))
         known.add(str(p))
     return entries
+
+
+def bundled_model_name() -> str:
+    bundled = bundled_models()
+    return bundled[0].name if bundled else "none shipped"
 
 
 def new_model_folder(pan_path: str, root: Optional[Path] = None) -> Path:

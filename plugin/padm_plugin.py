@@ -1,7 +1,7 @@
 """The QGIS plugin class: the Processing provider (GUI and qgis_process) and the dock panel.
 
 Loading stays light and never opens a dialog: the optional-packages folder of the profile is put
-on sys.path, and a missing onnxruntime/torch is said in one line (message bar with an Install
+on sys.path, and a missing onnxruntime is said in one line (message bar with an Install
 button in the desktop, the message log under qgis_process).
 """
 
@@ -51,15 +51,18 @@ class PadmPlugin:
         self._announce_missing()
 
     def _announce_missing(self) -> None:
-        line = deps.missing_line(deps.all_missing())
-        if not line:
+        """A missing onnxruntime (HFreqDiff, the main method) in one line with its Install button.
+        torch, needed only to fine-tune, is said by the dock when fine-tuning is chosen."""
+        needed = deps.missing("hfreqdiff")
+        if not needed:
             return
         from qgis.PyQt.QtWidgets import QPushButton
 
         bar = self.iface.messageBar()
-        item = bar.createMessage("PADM Pansharpening", line)
-        button = QPushButton("Install…", item)
-        button.clicked.connect(lambda: (self.show_dock(True), self.dock.install_dependencies()))
+        item = bar.createMessage("PADM Pansharpening", deps.missing_line(needed))
+        button = QPushButton(deps.install_label(needed), item)
+        modules = [d.module for d in needed]
+        button.clicked.connect(lambda: (self.show_dock(True), self.dock.install_dependencies(modules)))
         item.layout().addWidget(button)
         bar.pushWidget(item, Qgis.Warning, 15)
 
@@ -74,9 +77,23 @@ class PadmPlugin:
             self.dock = PadmDock(self.iface, self.iface.mainWindow())
             self.iface.addDockWidget(Qt.RightDockWidgetArea, self.dock)
             self.dock.visibilityChanged.connect(self._dock_visibility)
+            self.dock.setVisible(visible)
+            self._open_wide_enough()
         self.dock.setVisible(visible)
         if self.action is not None and self.action.isChecked() != visible:
             self.action.setChecked(visible)
+
+    def _open_wide_enough(self) -> None:
+        """QGIS gives a new right-hand dock the width of that area (often under 300 px): widen it to
+        where every field shows its text (MAX_OPEN_WIDTH at most)."""
+        from qgis.PyQt.QtCore import Qt
+        from qgis.PyQt.QtWidgets import QMainWindow
+
+        from .dock import MAX_OPEN_WIDTH
+
+        window = self.iface.mainWindow()
+        if isinstance(window, QMainWindow) and self.dock.width() < self.dock.preferred_width():
+            window.resizeDocks([self.dock], [min(self.dock.preferred_width(), MAX_OPEN_WIDTH)], Qt.Horizontal)
 
     def _dock_visibility(self, visible: bool) -> None:
         if self.action is not None and self.action.isChecked() != visible:

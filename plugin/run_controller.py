@@ -14,6 +14,7 @@ from . import estimate, styling
 from .dock_form import DockForm
 from .run_panel import RunPanel
 from .tasks import PansharpenTask, RunRequest, log_message
+from .wording import qgis_wording
 
 
 class RunController:
@@ -74,7 +75,7 @@ class RunController:
         res, req = task.result, task.request
         provider = res.provider or ("numpy" if req.method != HFREQDIFF else "")
         for note in task.notes:
-            self.panel.say(f"note: {note}")
+            self.panel.say(f"note: {qgis_wording(note)}")
         self.panel.say(f"wrote {res.out_path} ({res.width}x{res.height}x{res.bands}, {res.method}, "
                        f"{provider or 'runtime not reported'}, {res.seconds:.1f} s)")
         megapixels = res.width * res.height / 1e6
@@ -84,15 +85,17 @@ class RunController:
                             work=req.work)
         else:
             estimate.record(req.method, "", megapixels, res.seconds)
-        fused = QgsRasterLayer(str(res.out_path), Path(res.out_path).stem, "gdal")
+        tuned = "fine-tuned" if req.finetune_dir else ""
+        fused = QgsRasterLayer(str(res.out_path), styling.layer_name(req.pan, req.method, tuned), "gdal")
         if not fused.isValid():
             self.panel.report_error(f"QGIS cannot open the output {res.out_path}.")
             return
-        rgb = styling.style_fused(fused, req.sensor or self.form.detected_sensor, self.form.display_combo.currentData())
+        rgb = styling.style_fused(fused, req.sensor or self.form.detected_sensor, self.form.display_combo.currentData(),
+                                  band_order=req.band_order, source_bands=styling.band_count(req.ms))
         layers = [fused]
         spread_path = res.uncertainty_path
         if spread_path and Path(spread_path).is_file():
-            spread = QgsRasterLayer(str(spread_path), Path(spread_path).stem, "gdal")
+            spread = QgsRasterLayer(str(spread_path), styling.layer_name(req.pan, req.method, "uncertainty"), "gdal")
             if spread.isValid():
                 styling.style_uncertainty(spread, rgb[0])
                 layers.insert(0, spread)

@@ -10,6 +10,7 @@ from qgis.core import Qgis
 from qgis.gui import QgsMessageBar
 from qgis.PyQt.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
+from ..engine.progress import Eta
 from . import estimate
 from .tasks import log_message
 
@@ -46,6 +47,7 @@ class RunPanel(QWidget):
         self._started = time.monotonic()
         self._estimate_s = 0.0
         self._stage_text = ""
+        self._eta = Eta()
 
     # -- messages -------------------------------------------------------------------------------
     def message_bar(self) -> QgsMessageBar:
@@ -68,6 +70,7 @@ class RunPanel(QWidget):
     # -- a run's life ---------------------------------------------------------------------------
     def started(self, estimate_s: float) -> None:
         self._started, self._estimate_s, self._stage_text = time.monotonic(), estimate_s, "starting"
+        self._eta = Eta()
         self.progress.setValue(0)
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
@@ -78,11 +81,12 @@ class RunPanel(QWidget):
         self.show_progress(percent)
 
     def show_progress(self, percent: float) -> None:
-        """The bar, the stage and the time left (from the progress so far, or the estimate early on)."""
+        """The bar, the stage and the time left: from the measured rate of progress (engine.progress.Eta),
+        the estimate counted down until the progress has moved."""
         self.progress.setValue(int(percent))
-        elapsed = time.monotonic() - self._started
-        fraction = percent / 100.0
-        left = elapsed * (1 - fraction) / fraction if fraction > 0.02 else max(self._estimate_s - elapsed, 0.0)
+        left = self._eta.update(percent / 100.0)
+        if left is None:
+            left = max(self._estimate_s - (time.monotonic() - self._started), 0.0)
         self.stage_label.setText(f"{self._stage_text} — {percent:.0f} %, about {estimate.human(left)} left")
 
     def ended(self) -> None:

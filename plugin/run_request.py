@@ -3,23 +3,22 @@ order, the extent in the PAN's CRS, HFreqDiff's options, the output name; and ho
 
 from __future__ import annotations
 
-import tempfile
-import time
-import uuid
+import re
 from pathlib import Path
 from typing import Optional
 
-from qgis.core import QgsCoordinateTransform, QgsProject, QgsRasterLayer
+from qgis.core import QgsCoordinateTransform, QgsProject, QgsRasterLayer, QgsSettings
 
 from ..engine.definitions import HFREQDIFF
 from ..engine.errors import PansharpenError
 from ..engine.gpu import onnxruntime_has_cuda
-from . import deps, estimate, models
+from . import deps, estimate, models, styling
 from .dependency_panel import needed_for
 from .dock_form import FINETUNE, DockForm
 from ..engine.raster.bands import parse_band_order
 from .inputs import Extent, layer_file
 from .tasks import RunRequest
+from .widgets import SETTINGS
 
 
 def build_request(form: DockForm, canvas=None) -> RunRequest:
@@ -28,6 +27,10 @@ def build_request(form: DockForm, canvas=None) -> RunRequest:
     pan_layer, ms_layer = form.pan_combo.currentLayer(), form.ms_combo.currentLayer()
     pan, ms = layer_file(pan_layer, "PAN"), layer_file(ms_layer, "MS")
     order = parse_band_order(form.band_order.text(), ms_layer.bandCount())
+    found = form.sensor_found
+    if form.sensor_choice() is None and found is not None and found.ambiguous:
+        raise PansharpenError(f"The MS could be {' or '.join(found.candidates)} ({found.basis}): choose the sensor "
+                              "in the Sensor list.")
     key = form.method_key()
     options = form.hfreqdiff_options()
     missing = needed_for(key)
@@ -36,7 +39,7 @@ def build_request(form: DockForm, canvas=None) -> RunRequest:
     if missing:
         raise PansharpenError(deps.missing_line(missing))
     extent = canvas_extent(canvas, pan_layer) if form.extent_combo.currentData() == "canvas" else None
-    out = form.output.filePath().strip() or temporary_output(pan, key)
+    out = form.output.filePath().strip() or default_output(pan, key)
     if Path(out).suffix.lower() not in (".tif", ".tiff"):
         raise PansharpenError(f"Output {out} is not a GeoTIFF name: end it with .tif.")
     request = RunRequest(pan=pan, ms=ms, out=out, method=form.engine_method(), sensor=form.sensor_choice(),
@@ -59,10 +62,34 @@ def canvas_extent(canvas, pan_layer: QgsRasterLayer) -> Extent:
     return rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum()
 
 
-def temporary_output(pan: str, method: str) -> str:
-    folder = Path(tempfile.gettempdir()) / "padm_pansharpening"
+def output_folder() -> Path:
+    """Where a run without an output name writes: the saved project's folder, else the folder of
+    the last output the user named (remembered), else <QGIS profile>/padm_pansharpening/outputs;
+    never a temporary folder that a reboot empties."""
+    project = QgsProject.instance().absolutePath()
+    if project and Path(project).is_dir():
+        return Path(project)
+    remembered = str(QgsSettings().value(SETTINGS + "output_folder", "") or "")
+    if remembered and Path(remembered).is_dir():
+        return Path(remembered)
+    return deps.profile_folder() / "outputs"
+
+
+def default_output(scene: str, method: str, folder: Optional[Path] = None) -> str:
+    """<folder>/<scene>_<method>.tif, numbered (-2, -3...) rather than replacing a file."""
+    folder = Path(folder) if folder is not None else output_folder()
     folder.mkdir(parents=True, exist_ok=True)
-    return str(folder / f"{Path(pan).stem}_{method}_{time.strftime('%Y%m%d-%H%M%S')}_{uuid.uuid4().hex[:6]}.tif")
+    stem = re.sub(r"[^\w.-]+", "_", f"{styling.scene_name(scene)}_{method}").strip("_") or "pansharpened"
+    path, n = folder / f"{stem}.tif", 1
+    while path.exists():
+        n += 1
+        path = folder / f"{stem}-{n}.tif"
+    return str(path)
+
+
+def remember_output(path: str) -> None:
+    """A folder the user chose becomes the default of later runs (when no project is saved)."""
+    QgsSettings().setValue(SETTINGS + "output_folder", str(Path(path).parent))
 
 
 def estimate_seconds(request: RunRequest, pan_layer: Optional[QgsRasterLayer],

@@ -1,9 +1,10 @@
-"""Background work of the dock, as QgsTasks: pansharpening (optionally after PADM fine-tuning) and
-installing optional packages with pip.
+"""Background work of the dock, as QgsTasks: pansharpening (optionally after PADM fine-tuning;
+installing the optional packages is plugin.installer's).
 
-Whatever loads torch — PADM fine-tuning, and HFreqDiff on a torch model (a .pt file, a model folder
-holding only .pt, or a GPU only torch sees) — runs in a child process of the engine CLI
-(plugin.child), so torch and its GPU memory stay out of QGIS; the rest runs in the worker thread.
+PADM fine-tuning and HFreqDiff (on ONNX Runtime or torch) run in a child process of the engine CLI
+(plugin.child), so torch, ONNX Runtime's memory arena and GPU memory stay out of QGIS (issue 16:
+QGIS grew by gigabytes during an in-process HFreqDiff run) and Cancel ends the child at once; the
+classical methods run in the worker thread.
 
 ``run()`` executes in a worker thread and sees only plain data (paths, numbers): no layers, no
 data providers, no widgets. Progress crosses to the GUI through ``setProgress`` and the task's
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import subprocess
 import tempfile
 import time
 import traceback
@@ -29,7 +29,7 @@ from qgis.PyQt.QtCore import pyqtSignal
 from ..engine import DEFAULT_TILE
 from ..engine.definitions import HFREQDIFF
 from ..engine.options import HFreqDiffOptions
-from . import child, deps
+from . import child
 from .inputs import Extent, PreparedInputs, prepare_inputs
 
 LOG_TAG = "PADM Pansharpening"
@@ -54,6 +54,7 @@ class RunRequest:
     finetune_minutes: float = 10.0
     finetune_weight: float = 0.5  # share of the progress bar the fine-tuning takes
     work: Optional[object] = None  # engine.hfreqdiff.cost.Work of an HFreqDiff run, for the time estimate
+    overwrite: bool = False  # replace an existing output (the dock asked the user)
 
 
 class PansharpenTask(QgsTask):
@@ -68,6 +69,7 @@ class PansharpenTask(QgsTask):
         self.error = ""  # one line
         self.was_cancelled = False
         self.model_dir: Optional[str] = None  # the fine-tuned model, when made
+        self.finetune_note = ""  # which model fine-tuning kept, and why (shown with the notes)
         self.notes: list[str] = []
         self.started = time.monotonic()
         self._last_stage = ""
@@ -87,7 +89,7 @@ class PansharpenTask(QgsTask):
         req = self.request
         workdir = Path(tempfile.mkdtemp(prefix="padm_inputs_"))
         try:
-            inputs = prepare_inputs(req.pan, req.ms, workdir, req.band_order, req.extent)
+            inputs = prepare_inputs(req.pan, req.ms, workdir, req.band_order, req.extent, req.sensor)
             for note in inputs.notes:
                 self.logged.emit(note)
             options = req.options
@@ -99,7 +101,7 @@ class PansharpenTask(QgsTask):
                     return False
             if self.isCanceled():
                 raise Cancelled()
-            if req.method == HFREQDIFF and options is not None and options.uses_torch():
+            if req.method == HFREQDIFF and options is not None:
                 return self._fuse_in_child(inputs, options, fuse_from)
             from ..engine.pipeline import fuse_files
 
@@ -107,8 +109,9 @@ class PansharpenTask(QgsTask):
                                      tile=req.tile, progress=self._progress(fuse_from, 1.0),
                                      is_cancelled=self.isCanceled,
                                      method_options=options.method_options() if options else None,
-                                     extra_metadata={"layers": {"pan": req.pan, "ms": req.ms}})  # PADM_LAYERS
-            self.notes = list(self.result.notes)
+                                     extra_metadata={"layers": {"pan": req.pan, "ms": req.ms}},  # PADM_LAYERS
+                                     overwrite=req.overwrite)
+            self.notes = [n for n in (self.finetune_note,) if n] + list(self.result.notes)
             return True
         except Cancelled:
             self.was_cancelled = True
@@ -134,19 +137,22 @@ class PansharpenTask(QgsTask):
             return None
         self.model_dir = req.finetune_dir
         self.logged.emit(f"fine-tuned model: {req.finetune_dir}")
+        self.finetune_note = finetune_verdict(res.result or {})
+        if self.finetune_note:
+            self.logged.emit(self.finetune_note)
         return dataclasses.replace(options, model=req.finetune_dir)
 
     def _fuse_in_child(self, inputs: PreparedInputs, options: HFreqDiffOptions, fuse_from: float) -> bool:
-        """HFreqDiff on torch in a child process (`fuse --progress json`)."""
+        """HFreqDiff in a child process (`fuse --progress json`)."""
         req = self.request
-        self.stage.emit("HFreqDiff on torch (child process)")
+        self.stage.emit("HFreqDiff (child process)")
         res = child.fuse(inputs.pan, inputs.ms, req.out, options, sensor=req.sensor, tile=req.tile,
                          progress=self._progress(fuse_from, 1.0), is_cancelled=self.isCanceled,
-                         log=self.logged.emit)
+                         log=self.logged.emit, overwrite=req.overwrite, layers=(req.pan, req.ms))
         if not self._child_ok(res, ""):
             return False
         self.result = child.fuse_result(res.result)
-        self.notes = list(self.result.notes)
+        self.notes = [n for n in (self.finetune_note,) if n] + list(self.result.notes)
         return True
 
     def _child_ok(self, res: child.ChildResult, error_prefix: str) -> bool:
@@ -162,62 +168,6 @@ class PansharpenTask(QgsTask):
         _call_back(self.on_finished, self)
 
 
-class PipInstallTask(QgsTask):
-    """pip install of the optional packages into the profile's packages folder, logged to a file."""
-
-    logged = pyqtSignal(str)
-
-    def __init__(self, modules: list[str], on_finished: Optional[Callable[["PipInstallTask"], None]] = None,
-                 target: Optional[Path] = None, extra_args: tuple[str, ...] = ()):
-        super().__init__(f"PADM Pansharpening: installing {', '.join(modules)}", QgsTask.CanCancel)
-        self.modules = modules
-        self.on_finished = on_finished
-        self.target = Path(target) if target is not None else deps.packages_folder()
-        self.extra_args = extra_args
-        self.command: list[str] = []
-        self.log_path = self.target.parent / "pip-install.log"
-        self.error = ""
-        self.returncode: Optional[int] = None
-
-    def run(self) -> bool:
-        try:
-            self.target.mkdir(parents=True, exist_ok=True)
-            constraints = deps.write_constraints(self.target.parent)
-            self.command = deps.pip_command(self.modules, self.target, extra_args=self.extra_args,
-                                            constraints=constraints)
-            self.logged.emit("$ " + " ".join(self.command))
-            with open(self.log_path, "a", encoding="utf-8") as log:
-                log.write(f"\n$ {' '.join(self.command)}\n")
-                proc = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                        env=deps.child_env(self.target), stdin=subprocess.DEVNULL)
-                tail: list[str] = []
-                for line in proc.stdout:
-                    log.write(line)
-                    line = line.rstrip()
-                    tail = (tail + [line])[-5:]
-                    self.logged.emit(line)
-                    if self.isCanceled():
-                        proc.terminate()
-                        break
-                self.returncode = proc.wait()
-            if self.isCanceled():
-                self.error = "installation cancelled"
-                return False
-            if self.returncode != 0:
-                last = next((ln for ln in reversed(tail) if ln.strip()), "no output")
-                self.error = f"pip failed (exit status {self.returncode}): {last} — full log in {self.log_path}"
-                return False
-            return True
-        except OSError as exc:
-            self.error = f"Cannot run pip ({exc}): install {' '.join(self.modules)} for QGIS's Python by hand."
-            return False
-
-    def finished(self, ok: bool) -> None:
-        if ok:
-            deps.activate(self.target)  # sys.path changes in the main thread
-        _call_back(self.on_finished, self)
-
-
 def _call_back(callback: Optional[Callable], task: QgsTask) -> None:
     """Run a finished() callback; an exception escaping a C++ virtual would abort QGIS, so it is logged."""
     if callback is None:
@@ -226,3 +176,17 @@ def _call_back(callback: Optional[Callable], task: QgsTask) -> None:
         callback(task)
     except Exception:  # noqa: BLE001 - reported, never raised into C++
         log_message(f"{task.description()}: error after the run\n{traceback.format_exc()}", Qgis.Critical)
+
+
+def finetune_verdict(result: dict) -> str:
+    """What fine-tuning did for this scene, from the finetune command's result: the model kept and the
+    held-out no-reference figures behind it."""
+    guard = result.get("guard") or {}
+    if not guard.get("kept"):
+        return ""
+    line = f"fine-tuning kept the {guard['kept']}: {guard.get('reason', '')}"
+    shipped, best = guard.get("shipped") or {}, guard.get("best_check") or {}
+    if shipped and best and best.get("HQNR") is not None:
+        line += (f" (held-out D_lambda_K {shipped['D_lambda_K']:.4f} -> {best['D_lambda_K']:.4f}, "
+                 f"D_s {shipped['D_s']:.4f} -> {best['D_s']:.4f})")
+    return line

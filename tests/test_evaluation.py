@@ -1,6 +1,5 @@
 """Scene evaluation tables: the Wald protocol on a scene with known structure."""
 
-import numpy as np
 
 from padm_pansharpening.engine import demo as datasets
 from padm_pansharpening.engine.evaluation import evaluate_methods, markdown_table

@@ -312,8 +312,10 @@ def test_user_errors_are_one_line_pansharpen_errors(tmp_path, onnx_path):
 
     with pytest.raises(PansharpenError, match="No HFreqDiff model found"):
         HFreqDiffMethod(model=tmp_path / "missing.onnx")
-    with pytest.raises(PansharpenError, match="give a .pt model"):
-        HFreqDiffMethod(model=onnx_path, backend="torch")
+    a_pt = tmp_path / "m.pt"
+    a_pt.write_bytes(b"")
+    with pytest.raises(PansharpenError, match="give a .onnx model"):
+        HFreqDiffMethod(model=a_pt, backend="onnx")
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model")
     with pytest.raises(PansharpenError, match="Cannot load the model"):
@@ -325,6 +327,8 @@ def test_user_errors_are_one_line_pansharpen_errors(tmp_path, onnx_path):
 
 
 def test_torch_model_is_chosen_where_only_torch_sees_the_gpu(monkeypatch, tmp_path):
+    """(file, runtime): torch runs a .pt, or the .onnx (the bundled model is only that) through the
+    network built from its weights, which needs the onnx package."""
     from padm_pansharpening.engine import gpu, model_files
 
     folder = tmp_path / "scene_model"
@@ -334,16 +338,24 @@ def test_torch_model_is_chosen_where_only_torch_sees_the_gpu(monkeypatch, tmp_pa
     assert gpu.only_torch_sees_the_gpu() == (gpu.nvidia_gpu_present() and not gpu.onnxruntime_has_cuda()
                                             and torch.cuda.is_available())
     monkeypatch.setattr(model_files, "only_torch_sees_the_gpu", lambda probe_torch=True: True)
-    assert model_files.resolve_model(None, "auto", "auto").name == "hfreqdiff.pt"
-    assert model_files.resolve_model(folder, "auto", "cuda").name == "m.pt"
-    assert model_files.resolve_model(None, "auto", "cpu").name == "hfreqdiff.onnx"  # the user said cpu
-    assert model_files.resolve_model(None, "onnx", "auto").name == "hfreqdiff.onnx"  # the user said onnx
-    assert model_files.resolve_model(folder / "m.onnx", "auto", "auto").name == "m.onnx"  # an explicit file
+    def chosen(*args) -> tuple[str, str]:
+        path, runtime = model_files.resolve_model(*args)
+        return path.name, runtime
+
+    assert chosen(None, "auto", "auto") == ("hfreqdiff.onnx", "torch")
+    assert chosen(folder, "auto", "cuda") == ("m.pt", "torch")
+    assert chosen(None, "auto", "cpu") == ("hfreqdiff.onnx", "onnx")  # the user said cpu
+    assert chosen(None, "onnx", "auto") == ("hfreqdiff.onnx", "onnx")  # the user said onnx
+    assert chosen(folder / "m.onnx", "auto", "auto") == ("m.onnx", "onnx")  # an explicit file
+    assert chosen(folder / "m.onnx", "torch", "cpu") == ("m.onnx", "torch")
     monkeypatch.setattr(model_files, "only_torch_sees_the_gpu", lambda probe_torch=True: False)
-    assert model_files.resolve_model(None, "auto", "auto").name == "hfreqdiff.onnx"
+    assert chosen(None, "auto", "auto") == ("hfreqdiff.onnx", "onnx")
     (folder / "m.pt").unlink()
     monkeypatch.setattr(model_files, "only_torch_sees_the_gpu", lambda probe_torch=True: True)
-    assert model_files.resolve_model(folder, "auto", "auto").name == "m.onnx"  # no .pt: ONNX as before
+    assert chosen(folder, "auto", "auto") == ("m.onnx", "torch")  # no .pt: torch from the .onnx
+    monkeypatch.setattr(model_files, "_onnx_installed", lambda: False)
+    assert chosen(folder, "auto", "auto") == ("m.onnx", "onnx")  # torch cannot read it: ONNX Runtime
+    assert chosen(None, "auto", "auto") == ("hfreqdiff.onnx", "onnx")
 
 
 def test_cuda_libraries_are_preloaded_only_when_onnx_runtime_may_use_cuda(monkeypatch, tmp_path):

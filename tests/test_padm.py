@@ -260,12 +260,20 @@ def test_finetune_writes_a_scene_model_that_fuse_uses(padm_cli, ge1_crop, tmp_pa
     method = HFreqDiffMethod(model=out)
     assert method.model_path.name == "model.onnx" and method.ensemble == "none"
     assert "scene_operator" in method.metadata and json.loads(method.metadata["training"])["steps"] >= 1
+    # the folder carries its sensor: fuse uses it without --sensor and refuses a contradicting one
     fused = tmp_path / "fused.tif"
     rc = padm_cli(["fuse", "--pan", str(pan), "--ms", str(ms), "--out", str(fused), "--method", "hfreqdiff",
-                   "--model", str(out), "--sensor", "GeoEye1", "--progress", "none"])
-    assert rc == 0, capfd.readouterr().err
-    arr = gdal.Open(str(fused)).ReadAsArray()
-    assert arr.shape == (4, 256, 256) and arr.std() > 1
+                   "--model", str(out), "--progress", "none"])
+    assert rc == 0 and "sensor GeoEye1, carried by the scene model" in capfd.readouterr().err
+    ds = gdal.Open(str(fused))
+    arr = ds.ReadAsArray()
+    assert arr.shape == (4, 256, 256) and arr.std() > 1 and ds.GetMetadataItem("PADM_SENSOR") == "GeoEye1"
+    ds = None
+    refused = tmp_path / "refused.tif"
+    assert padm_cli(["fuse", "--pan", str(pan), "--ms", str(ms), "--out", str(refused), "--method", "hfreqdiff",
+                     "--model", str(out), "--sensor", "WV3", "--progress", "none"]) == 2
+    err = capfd.readouterr().err
+    assert "contradicts the scene model" in err and "GeoEye1" in err and not refused.exists()
     # an existing, non-empty folder is refused: exit status 2, nothing touched
     before = sorted(x.name for x in out.iterdir())
     assert padm_cli(["finetune", "--pan", str(pan), "--ms", str(ms), "--out", str(out), "--progress", "none"]) == 2
@@ -298,3 +306,39 @@ def test_interrupted_finetune_leaves_nothing(ge1_crop, tmp_path, monkeypatch, wh
     with pytest.raises(Cancelled if where == "fine-tuning" else KeyboardInterrupt):
         ft.finetune_scene(pan, ms, ratio, sensor, out, cfg, is_cancelled=cancel_after_a_few)
     assert not out.exists() and list(out.parent.iterdir()) == []
+
+
+def test_holdout_split_keeps_whole_metric_blocks():
+    from padm_pansharpening.engine.padm.guard import split_holdout
+
+    pan, ms = np.zeros((1024, 512)), np.zeros((256, 128, 4))
+    s = split_holdout(pan, ms, 4, 192)
+    assert s.hold_pan.shape == (256, 512) and s.hold_ms.shape == (64, 128, 4)
+    assert s.train_pan.shape == (768, 512) and s.train_ms.shape == (192, 128, 4)
+    small = split_holdout(np.zeros((240, 240)), np.zeros((60, 60, 4)), 4, 192)
+    assert small.hold_pan is None and small.train_pan.shape == (240, 240)  # too small: nothing held out
+
+
+def test_guard_keeps_the_shipped_model_when_finetuning_hurts(ge1_crop, tmp_path):
+    """Fine-tuning made to hurt (a learning rate 2500x too high): the held-out check keeps the shipped
+    model, says so in the card, and the folder's model fuses as the shipped model does."""
+    from padm_pansharpening.engine.cli.padm import read_central_window
+    from padm_pansharpening.engine.hfreqdiff.method import HFreqDiffMethod
+    from padm_pansharpening.engine.padm import finetune as ft
+    from padm_pansharpening.engine.tiling import fuse_array
+
+    pan, ms, ratio, sensor, _ = read_central_window(str(ge1_crop[0]), str(ge1_crop[1]), "GeoEye1", 1024)
+    out = tmp_path / "scene"
+    cfg = ft.FinetuneConfig(budget_minutes=0.4, threads=2, lr=0.5, warmup_steps=1, reserve_seconds=5)
+    card = ft.finetune_scene(pan, ms, ratio, sensor, out, cfg).card
+    guard = card["guard"]
+    assert guard["kept"] == "shipped model", guard
+    assert 1 <= len(guard["checks"]) <= cfg.checks  # along the way, and when the budget ends
+    assert all(c["HQNR"] is None or c["HQNR"] < guard["shipped"]["HQNR"] for c in guard["checks"])
+    assert "Kept: **the shipped model**" in (out / "card.md").read_text()
+    kept, shipped = HFreqDiffMethod(model=out), HFreqDiffMethod()
+    assert kept.ensemble == shipped.ensemble == "flips"
+    pan, ms = pan[:128, :128], ms[:32, :32]
+    a = fuse_array(pan, ms, kept, ratio, sensor)
+    b = fuse_array(pan, ms, shipped, ratio, sensor)
+    assert np.abs(a - b).max() < 1e-3 * np.abs(b).max()

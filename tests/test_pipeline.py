@@ -4,6 +4,7 @@ metadata, atomic writes, cancel, inputs untouched, tiling invariance; and the me
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -115,7 +116,12 @@ def test_georeferencing_type_and_metadata(tmp_path):
     pan_a = gdal.Open(str(pan)).ReadAsArray(8, 4, 144, 160).astype(np.float64)
     ms_a = np.moveaxis(gdal.Open(str(ms)).ReadAsArray(), 0, -1).astype(np.float64)
     expected = Ratio().fuse_tile(pan_a, ms_a, 4, (0, 0))
-    np.testing.assert_array_equal(arr, np.clip(np.rint(expected), 0, 65535))
+    # rounded, then clipped to the range the MS's encoding holds (issue 17): 0 .. the top of its bit
+    # depth, the count recorded
+    hi = 2.0 ** max(8, int(np.ceil(np.log2(ms_a.max() + 1)))) - 1
+    np.testing.assert_array_equal(arr, np.clip(np.rint(expected), 0, hi))
+    outside = ((np.rint(expected) < 0) | (np.rint(expected) > hi)).sum((0, 1))
+    assert json.loads(md["PADM_CLIPPED"]) == outside.tolist()
 
 
 def test_tile_size_does_not_change_the_output(tmp_path):
@@ -195,7 +201,7 @@ def test_error_leaves_nothing_and_keeps_old_output(tmp_path):
     old = out_dir / "g.tif"
     old.write_bytes(b"previous result")
     with pytest.raises(RuntimeError):
-        pipeline.fuse_files(pan, ms, old, Ratio(fail_at_tile=2), tile=32)
+        pipeline.fuse_files(pan, ms, old, Ratio(fail_at_tile=2), tile=32, overwrite=True)
     assert old.read_bytes() == b"previous result" and list(out_dir.iterdir()) == [old]
 
 

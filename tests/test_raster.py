@@ -307,3 +307,31 @@ def test_preview_png(tmp_path):
     arr = ds.ReadAsArray()
     assert arr.min() >= 1 and arr.max() == 255
     expect_error(lambda: raster_preview.write_preview_png(tif, tmp_path / "x.png", (0, 1, 7)), str(tif))
+
+
+def test_alpha_label_on_image_values_is_a_spectral_band(tmp_path):
+    """GDAL labels band 4 of a 4-band Byte GeoTIFF made with its defaults 'alpha': a B-G-R-NIR MS saved
+    that way keeps its NIR band (with a note); a real alpha (0 / 255) stays a mask."""
+    from osgeo import gdal
+
+    from padm_pansharpening.engine.raster.gdalio import open_raster
+
+    rng = np.random.default_rng(0)
+    for name, last in (("bgrn", rng.integers(1, 255, (16, 16))), ("rgba", np.where(np.arange(16) < 4, 0, 255)[None].repeat(16, 0))):
+        path = tmp_path / f"{name}.tif"
+        ds = gdal.GetDriverByName("GTiff").Create(str(path), 16, 16, 4, gdal.GDT_Byte)
+        for b in range(3):
+            ds.GetRasterBand(b + 1).WriteArray(rng.integers(1, 255, (16, 16)))
+        ds.GetRasterBand(4).WriteArray(last)
+        assert ds.GetRasterBand(4).GetColorInterpretation() == gdal.GCI_AlphaBand
+        ds = None
+        ds, info = open_raster(path, "MS")
+        if name == "bgrn":
+            assert info.bands == 4 and info.alpha_bands == [] and "labelled alpha but holds image values" in info.notes[0]
+            values, valid = info.read(ds, 0, 0, 16, 16, "MS")
+            assert values.shape == (16, 16, 4) and valid.all()
+        else:
+            assert info.bands == 3 and info.alpha_bands == [4] and not info.notes
+            values, valid = info.read(ds, 0, 0, 16, 16, "MS")
+            assert values.shape == (16, 16, 3) and not valid[:, :4].any() and valid[:, 4:].all()
+        ds = None

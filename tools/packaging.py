@@ -3,8 +3,8 @@
 
 Run by `python3 build.py package` (as `.venv/bin/python tools/packaging.py [--out-dir DIR]`).
 The zip holds one top-level folder `padm_pansharpening/` with the shipped runtime only, named by an
-allow-list (SHIPPED): the engine and plugin modules, the resources, the bundled model and its
-card. Nothing else ships — no lab, tools, docs, tests, training configs or candidate models.
+allow-list (SHIPPED): the engine and plugin modules, the resources, the bundled model (one
+weights file, the .onnx) and its card. Nothing else ships — no lab, tools, docs, tests, training configs or candidate models.
 Its metadata.txt gets the version of engine/__init__.py and the git commit. The finished zip is
 checked against the repository's rules; any violation ends the build with one line. Standard
 library only: this file runs outside the package and ships nowhere.
@@ -25,10 +25,10 @@ from typing import Optional, Sequence
 
 PACKAGE = "padm_pansharpening"
 ROOT = Path(__file__).resolve().parents[1]
-MODELS_FACTS = "engine/definitions.py"  # where the bundled model's file names are stated
+MODELS_FACTS = "engine/definitions.py"  # where the bundled model's file name is stated
 # The allow-list: (folder, patterns) -> a file ships only when one pattern matches its path inside
 # that folder ("*" stays in the folder itself, "**/*.py" is any depth; the folder "" is the root).
-# "{bundled_models}" stands for the bundled model files engine/definitions.py names.
+# "{bundled_models}" stands for the bundled model file engine/definitions.py names.
 SHIPPED: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("", ("__init__.py", "__main__.py", "metadata.txt", "LICENSE")),
     ("engine", ("**/*.py",)),
@@ -36,13 +36,16 @@ SHIPPED: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("resources", ("**/*.svg", "**/*.png", "**/*.qml", "**/*.ui", "**/*.html")),
     ("models", ("{bundled_models}", "*.md")),  # the shipped model and its card, not subfolders
 )
-# Matches of the allow-list that still stay out: the README's picture.
-NOT_SHIPPED = {"resources/screenshot.png"}
+# Matches of the allow-list that still stay out: the README's pictures.
+NOT_SHIPPED = {"resources/screenshot.png", "resources/before_after_landsat8.png"}
 REQUIRED_FILES = ("__init__.py", "metadata.txt", "LICENSE")
 REQUIRED_METADATA = ("name", "qgisMinimumVersion", "description", "about", "version", "author", "email",
                      "repository", "tracker")
 MAX_BYTES = 25 * 1024 * 1024  # the QGIS plugin repository's upload limit
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same tree gives the same zip
+# Weights files (model formats): the zip holds exactly one, the bundled .onnx (issue 16: one binary
+# for a reviewer to query; torch builds its network from the .onnx).
+WEIGHTS_SUFFIXES = (".onnx", ".pt", ".pth", ".ckpt", ".safetensors", ".h5", ".pb", ".tflite")
 
 
 class PackageError(Exception):
@@ -50,19 +53,19 @@ class PackageError(Exception):
 
 
 def bundled_model_names(root: Path = ROOT) -> list[str]:
-    """The bundled model files (stem + each suffix) as engine/definitions.py states them, read
-    without importing the engine (this tool is standard library only)."""
-    values: dict[str, object] = {}
+    """The bundled model file (BUNDLED_MODEL_NAME, the one weights file that ships) as
+    engine/definitions.py states it, read without importing the engine (this tool is standard
+    library only)."""
+    names: list[str] = []
     tree = ast.parse((root / MODELS_FACTS).read_text(encoding="utf-8"))
     for node in tree.body:
         if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:
-                if isinstance(target, ast.Name) and target.id in ("BUNDLED_MODEL_STEM", "MODEL_SUFFIXES"):
-                    values[target.id] = ast.literal_eval(node.value)
-    if set(values) != {"BUNDLED_MODEL_STEM", "MODEL_SUFFIXES"}:
-        raise PackageError(f"{MODELS_FACTS} lacks BUNDLED_MODEL_STEM or MODEL_SUFFIXES: the bundled model is unknown.")
-    return [f"{values['BUNDLED_MODEL_STEM']}{suffix}" for suffix in values["MODEL_SUFFIXES"]]  # type: ignore[union-attr]
+            if any(isinstance(t, ast.Name) and t.id == "BUNDLED_MODEL_NAME" for t in targets):
+                names.append(ast.literal_eval(node.value))
+    if len(names) != 1 or not isinstance(names[0], str) or "/" in names[0]:
+        raise PackageError(f"{MODELS_FACTS} lacks BUNDLED_MODEL_NAME = '<file name>': the bundled model is unknown.")
+    return names
 
 
 def is_shipped(rel: str, models: Sequence[str]) -> bool:
@@ -172,6 +175,10 @@ def check_zip(zip_path: Path, version: str) -> None:
         if bad:
             raise PackageError(f"{zip_path.name} holds compiled or hidden files ({bad[0]}): they must not ship.")
         models = bundled_model_names(ROOT)
+        weights = sorted(n for n in inner if n.lower().endswith(WEIGHTS_SUFFIXES))
+        if weights != [f"models/{m}" for m in models]:
+            raise PackageError(f"{zip_path.name} holds the weights files {weights}: exactly one, "
+                               f"models/{models[0]}, must ship.")
         extra = sorted(n for n in inner if not n.endswith("/") and not is_shipped(n, models))
         if extra:
             raise PackageError(f"{zip_path.name} holds {extra[0]}, which the allow-list SHIPPED does not name: "

@@ -65,6 +65,7 @@ def main(argv=None) -> int:
     parser.add_argument("--size", default="1500x1000", help="window size WxH in pixels")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ["GDAL_PAM_ENABLED"] = "NO"  # QGIS's statistics never land beside the (shared) inputs
 
     from qgis.core import QgsApplication, QgsProject, QgsRasterLayer
     from qgis.gui import QgsMapCanvas, QgsMessageBar
@@ -95,7 +96,7 @@ def main(argv=None) -> int:
     width, height = (int(v) for v in args.size.split("x"))
     window.resize(width, height)
     window.show()
-    window.resizeDocks([dock], [int(width * 0.36)], Qt.Horizontal)
+    window.resizeDocks([dock], [dock.preferred_width()], Qt.Horizontal)  # the width the plugin opens it at
 
     pan_layer, ms_layer = QgsRasterLayer(pan, f"{label} PAN", "gdal"), QgsRasterLayer(ms, f"{label} MS", "gdal")
     if not (pan_layer.isValid() and ms_layer.isValid()):
@@ -109,6 +110,7 @@ def main(argv=None) -> int:
     dock.steps.setValue(1)
     dock.output.setFilePath(str(work / f"{Path(pan).stem}_{args.method}.tif"))
     dock.confirm_long_run = lambda seconds: True  # no one to ask offscreen
+    dock.confirm_overwrite = lambda path: True  # the previous screenshot's output
     task = dock.run()
     if task is None:
         print("screenshot: the dock refused to run: " + dock.stage_label.text(), file=sys.stderr)
@@ -120,6 +122,12 @@ def main(argv=None) -> int:
     fused = dock.added_layers[-1]
     for _ in range(20):  # let the window settle to its final size before choosing the view
         app.processEvents()
+    window.resizeDocks([dock], [dock.preferred_width()], Qt.Horizontal)  # the fields as filled now
+    for _ in range(20):
+        app.processEvents()
+    if dock.scroll.horizontalScrollBar().isVisible():
+        print("screenshot: the dock is cut (horizontal scrollbar)", file=sys.stderr)
+        return 2
     canvas.setLayers([fused])
     canvas.setExtent(fused.extent())
     canvas.refresh()

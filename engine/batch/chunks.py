@@ -8,7 +8,7 @@ run's, because every written cell sees exactly the tiles and weights it sees the
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -29,6 +29,7 @@ class ChunkTask:
     method_options: dict[str, Any]
     tile_rows: tuple[int, int]
     token: str  # one per run: names the chunk files
+    clip: bool = False  # clip a float output to the MS's valid range (fuse's --clip)
 
 
 def chunk_plan(n_rows: int, n_chunks: int) -> list[tuple[int, int]]:
@@ -63,12 +64,12 @@ def run_chunk(task: ChunkTask) -> dict:
     from osgeo import gdal, gdal_array
 
     from ..pipeline import plan_fusion
-    from ..raster.writer import convert_values
+    from ..raster.writer import ValueConverter
     from .scenes import worker_name
     from ..tiling import fuse_tiles, row_span
 
     plan = plan_fusion(task.pan, task.ms, task.method, task.sensor, task.tile, task.float_output,
-                       task.method_options or None)
+                       task.method_options or None, clip=task.clip)
     path = chunk_path(task)
     try:
         if int(getattr(plan.method, "samples", 1) or 1) > 1:
@@ -81,8 +82,10 @@ def run_chunk(task: ChunkTask) -> dict:
             gdal_array.NumericTypeCodeToGDALTypeCode(plan.dtype), ["TILED=YES", "BIGTIFF=IF_SAFER"])
         if ds is None:
             raise PansharpenError(f"Cannot create the chunk file {path}: check free space in the output folder.")
+        convert = ValueConverter(plan.dtype, plan.nodata, plan.value_range)
+
         def write(r0: int, c0: int, values: np.ndarray, valid: np.ndarray) -> None:
-            out = convert_values(values, valid, plan.dtype, plan.nodata)
+            out = convert(values, valid)
             for b in range(out.shape[2]):
                 ds.GetRasterBand(b + 1).WriteArray(out[:, :, b], c0, r0 - r_start)
 
@@ -90,7 +93,9 @@ def run_chunk(task: ChunkTask) -> dict:
         ds.FlushCache()
         ds = None
         return {"path": str(path), "rows": [r_start, r_stop], "worker": worker_name(), "metadata": plan.metadata,
-                "nodata": plan.nodata,
+                "nodata": plan.nodata, "stats": convert.stats.to_dict(),
+                "value_range": asdict(plan.value_range) if plan.value_range else None,
+                "labels": [asdict(label) for label in plan.labels],
                 "dtype": plan.dtype.str, "descriptions": plan.descriptions, "notes": plan.notes,
                 "provider": plan.provider, "method": plan.method.name, "size": [pair.width, pair.height, pair.bands],
                 "geotransform": pair.geotransform, "wkt": pair.pan.wkt}
@@ -102,16 +107,23 @@ def run_chunk(task: ChunkTask) -> dict:
 
 
 def assemble(chunks: list[dict], out: Path, progress: Optional[Callable[[float, str], None]] = None,
-             block_rows: int = 256) -> Path:
-    """Copy the chunk files into the output (temporary name, renamed when complete); removes them."""
+             block_rows: int = 256, output_format=None) -> tuple[Path, str]:
+    """Copy the chunk files into the output (temporary name, renamed when complete; ``output_format``:
+    an OutputFormat, default COG); removes them. Returns the output and the note on its value range."""
     from osgeo import gdal
 
-    from ..raster.writer import OutputWriter
+    from ..raster.writer import BandLabel, OutputWriter, RangeStats, ValueRange
 
     first = chunks[0]
     width, height, bands = first["size"]
+    vr = first.get("value_range")
+    labels = [BandLabel(**label) for label in first["labels"]] if first.get("labels") else first["descriptions"]
     writer = OutputWriter(out, width, height, bands, np.dtype(first["dtype"]), first["geotransform"], first["wkt"],
-                          first["nodata"], first["descriptions"], first["metadata"])
+                          first["nodata"], labels, first["metadata"], output_format,
+                          ValueRange(tuple(vr["low"]), tuple(vr["high"]), vr["clip"]) if vr else None)
+    for chunk in chunks:
+        if chunk.get("stats") and chunk["stats"]["below"]:
+            writer.stats.add(RangeStats(**chunk["stats"]))
     with writer:
         for k, chunk in enumerate(sorted(chunks, key=lambda c: c["rows"][0])):
             ds = gdal.Open(chunk["path"])
@@ -127,8 +139,8 @@ def assemble(chunks: list[dict], out: Path, progress: Optional[Callable[[float, 
             Path(chunk["path"]).unlink(missing_ok=True)
             if progress is not None:
                 progress((k + 1) / len(chunks), f"assembled chunk {k + 1}/{len(chunks)}")
-        writer.commit()
-    return out
+        writer.commit(progress and (lambda f, t: progress(1.0, t)))
+    return out, writer.note()
 
 
 def new_token() -> str:

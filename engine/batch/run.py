@@ -98,7 +98,8 @@ def run_split_scene(task: SceneTask, cluster: Cluster, progress: ProgressFn = si
     try:
         refuse_foreign_output(job.out)
         rep.update(fuse_split(str(job.pan), str(job.ms), job.out, task.method, task.sensor, task.tile,
-                              task.float_output, task.method_options, cluster, progress, n_chunks))
+                              task.float_output, task.method_options, cluster, progress, n_chunks,
+                              overwrite=True))  # an output of ours with another request: redone
         rep["status"] = "done"
     except PansharpenError as exc:
         rep["error"] = str(exc)
@@ -110,20 +111,22 @@ def run_split_scene(task: SceneTask, cluster: Cluster, progress: ProgressFn = si
 
 def fuse_split(pan: str, ms: str, out: Path, method: str, sensor: Optional[str], tile: int, float_output: bool,
                method_options: dict, cluster: Cluster, progress: ProgressFn = silent,
-               n_chunks: Optional[int] = None) -> dict:
+               n_chunks: Optional[int] = None, output_format: str = "COG", creation_options: tuple[str, ...] = (),
+               clip: bool = False, overwrite: bool = False) -> dict:
     """`fuse --scheduler`: the scene's tile rows in chunks over the cluster; raises PansharpenError.
     The grid is planned on a worker too (HFreqDiff loads its model to know its halo: not here)."""
     from distributed import as_completed
 
-    from ..raster.writer import check_output_path
+    from ..raster.writer import OutputFormat, check_raster_output
 
-    out = check_output_path(out, [pan, ms])
+    fmt = OutputFormat(output_format, tuple(creation_options))
+    out = check_raster_output(out, [pan, ms], overwrite)
     client = cluster.client
     try:
         rows = client.submit(count_tile_rows, pan, ms, method, tile, method_options, pure=False).result()
         plan = chunk_plan(rows, n_chunks or max(1, cluster.n_workers))
         token = new_token()
-        tasks = [ChunkTask(pan, ms, str(out), method, sensor, tile, float_output, method_options, span, token)
+        tasks = [ChunkTask(pan, ms, str(out), method, sensor, tile, float_output, method_options, span, token, clip)
                  for span in plan]
         progress(0.0, f"{len(tasks)} chunks of {rows} tile rows on {cluster.n_workers} workers")
         futures = [client.submit(run_chunk, t, key=f"padm-chunk-{t.tile_rows[0]}-{token}", pure=False,
@@ -136,9 +139,10 @@ def fuse_split(pan: str, ms: str, out: Path, method: str, sensor: Optional[str],
         except BaseException:
             client.cancel(futures)
             raise
-        assemble(chunks, out, lambda f, t: progress(0.9 + 0.1 * f, t))
+        _, range_note = assemble(chunks, out, lambda f, t: progress(0.9 + 0.1 * f, t), output_format=fmt)
     finally:
         remove_partial_files([out])
     first = chunks[0]
-    return {"out": str(out), "provider": first["provider"], "notes": list(first["notes"]),
+    notes = list(first["notes"]) + ([range_note] if range_note else [])
+    return {"out": str(out), "provider": first["provider"], "notes": notes,
             "size": first["size"], "chunks": len(chunks), "workers": sorted({c["worker"] for c in chunks})}

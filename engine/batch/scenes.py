@@ -121,7 +121,7 @@ def run_scene(task: SceneTask) -> dict:
         refuse_foreign_output(job.out)
         result = fuse_files(job.pan, job.ms, job.out, method=task.method, sensor=task.sensor, tile=task.tile,
                             float_output=task.float_output, method_options=task.method_options or None,
-                            bands=task.bands)
+                            bands=task.bands, overwrite=True)  # refuse_foreign_output decided above
         report.update(status="done", provider=result.provider, notes=list(result.notes),
                       size=[result.width, result.height, result.bands])
         if task.evaluate:

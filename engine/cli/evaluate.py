@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..definitions import CLASSICAL_METHODS
+from ..definitions import CLASSICAL_METHODS, HFREQDIFF
 from ..progress import make_progress
 from .options import add_pan_ms_options, add_progress_option, add_sensor_option, print_notes, print_tables, write_json
 
@@ -22,7 +22,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate_scene(args: argparse.Namespace) -> int:
-    from ..evaluation import evaluate_methods
+    from ..evaluation import FR_UNRANKED, evaluate_methods
     from ..raster.evaluation_inputs import read_for_evaluation
 
     data = read_for_evaluation(args.pan, args.ms, None, None, args.sensor)
@@ -32,7 +32,9 @@ def cmd_evaluate_scene(args: argparse.Namespace) -> int:
                                progress=make_progress(args.progress, "evaluate"))
     print_tables(results)
     if args.json:
-        write_json(args.json, {"sensor": data.sensor.name, "ratio": data.ratio, "bits": data.bits, **results})
+        not_ranked = {m: why for m, why in FR_UNRANKED.items() if m in results.get("FR", {})}
+        write_json(args.json, {"sensor": data.sensor.name, "ratio": data.ratio, "bits": data.bits, **results,
+                               "FR_not_ranked": not_ranked})
     return 0
 
 
@@ -45,9 +47,16 @@ def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--json", help="write the metrics as JSON to this file")
     e.set_defaults(func=cmd_evaluate)
 
-    s = sub.add_parser("evaluate-scene", help="reduced- and full-resolution tables of several methods on one scene")
+    s = sub.add_parser("evaluate-scene", help="reduced- and full-resolution tables of several methods on one scene",
+                       description="Reduced resolution (Wald protocol): each method fuses the scene degraded by "
+                                   "the ratio and is compared with the original MS. Full resolution: each method "
+                                   "fuses the scene itself, scored without reference. The best value per column "
+                                   "is in bold; at full resolution EXP is not ranked (it injects no PAN detail, so "
+                                   "its D_lambda_K is trivially low: a reference, not a competitor).")
     add_pan_ms_options(s)
-    s.add_argument("--methods", default=",".join(CLASSICAL_METHODS), help="comma-separated methods")
+    s.add_argument("--methods", default=",".join(CLASSICAL_METHODS),
+                   help=f"comma-separated methods among {', '.join((HFREQDIFF, *CLASSICAL_METHODS))} "
+                        f"(default: {','.join(CLASSICAL_METHODS)})")
     add_sensor_option(s, "Wald degradation and the metrics")
     s.add_argument("--json", help="write the tables as JSON to this file")
     add_progress_option(s)

@@ -35,6 +35,36 @@ def add_tile_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile", type=int, default=DEFAULT_TILE, help=f"tile size in PAN pixels (default {DEFAULT_TILE})")
 
 
+def add_output_options(p: argparse.ArgumentParser, overwrite: bool = True) -> None:
+    """--format, --co, --clip (and --overwrite): how the fused file is written."""
+    from ..raster.writer import DEFAULT_FORMAT, OUTPUT_FORMATS
+
+    g = p.add_argument_group("output file")
+    g.add_argument("--format", default=DEFAULT_FORMAT, choices=list(OUTPUT_FORMATS), type=_format_name,
+                   help=f"GDAL driver of the output (default {DEFAULT_FORMAT}: Cloud-Optimised GeoTIFF with "
+                        "overviews; GTiff: a tiled GeoTIFF without overviews); both end in .tif or .tiff")
+    g.add_argument("--co", action="append", default=[], metavar="KEY=VALUE",
+                   help="creation option of that driver, replacing the default of its key (repeatable), e.g. "
+                        "--co COMPRESS=ZSTD")
+    g.add_argument("--clip", action="store_true",
+                   help="clip a float output to the range the MS's encoding holds per band (integer outputs always are); "
+                        "without it a float output keeps values outside it, negatives included")
+    if overwrite:
+        g.add_argument("--overwrite", action="store_true", help="replace an existing output (refused without it)")
+
+
+def _format_name(text: str) -> str:
+    from ..raster.writer import OUTPUT_FORMATS
+
+    return next((f for f in OUTPUT_FORMATS if f.lower() == text.strip().lower()), text)
+
+
+def output_options(args: argparse.Namespace) -> dict:
+    """fuse_files' keyword arguments of the output options."""
+    return {"output_format": args.format, "creation_options": tuple(args.co or ()), "clip": bool(args.clip),
+            "overwrite": bool(getattr(args, "overwrite", False))}
+
+
 def add_hfreqdiff_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("HFreqDiff options")
     g.add_argument("--model", help="model file or fine-tuned model folder (default: the bundled model)")
@@ -81,8 +111,8 @@ def print_result(progress_kind: str, info: dict, line: str) -> None:
 
 
 def print_notes(notes) -> None:
-    for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+    for note in notes:  # a note that is a warning ("warning: ...") is printed as one
+        print(note if note.startswith("warning:") else f"note: {note}", file=sys.stderr)
 
 
 def print_tables(results: dict) -> None:

@@ -16,18 +16,16 @@ from .options import add_pan_ms_options, add_progress_option, add_sensor_option,
 
 
 def auto_threads(requested: int) -> int:
-    """``requested`` if > 0, else the cores left free by the current load (1 minute average), at
-    least 1: torch's intra-op threads collapse when the cores are oversubscribed."""
+    """The cores this process may run on (its CPU affinity), capped at ``requested`` when > 0.
+    Not cores minus the load: a little load (a browser, QGIS drawing) would leave a long run on one
+    thread for its whole budget."""
     import os
 
-    if requested > 0:
-        return requested
-    cores = os.cpu_count() or 1
     try:
-        busy = int(os.getloadavg()[0] + 0.5)
-    except OSError:
-        busy = 0
-    return max(1, min(cores, cores - busy))
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, requested) if requested > 0 else cores)
 
 
 def cmd_degradation(args: argparse.Namespace) -> int:
@@ -62,7 +60,7 @@ def cmd_degradation(args: argparse.Namespace) -> int:
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     """--threads and --progress, as the other commands take them."""
     p.add_argument("--threads", type=int, default=0,
-                   help="torch CPU threads (default 0: the cores the current load leaves free, at least 1)")
+                   help="cap on torch CPU threads (default 0: every core this process may use)")
     add_progress_option(p)
 
 
@@ -113,7 +111,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         raise PansharpenError(f"--budget-minutes must be positive, got {args.budget_minutes}.")
     out = check_model_folder(args.out)
     cfg = FinetuneConfig(budget_minutes=float(args.budget_minutes), seed=args.seed, threads=auto_threads(args.threads),
-                         fixed_mtf=args.fixed_mtf)
+                         fixed_mtf=args.fixed_mtf, guard=not args.no_guard)
     pan, ms, ratio, sensor, notes = read_central_window(args.pan, args.ms, args.sensor, cfg.max_pan)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
@@ -123,10 +121,12 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     info = {"output": str(res.out_dir), "model": str(res.out_dir / "model.onnx"), "sensor": sensor.name,
             "fixed_mtf": cfg.fixed_mtf, "steps": card["finetune"]["steps"], "seconds": card["seconds"]["total"],
             "losses_before": card["finetune"]["losses_before"], "losses_after": card["finetune"]["losses_after"],
-            "shifts": card["operator"]["shifts_lr_px"], "spectral_weights": card["operator"]["spectral_weights"]}
-    print_result(args.progress, info, f"wrote {res.out_dir} ({info['steps']} fine-tuning steps, "
+            "shifts": card["operator"]["shifts_lr_px"], "spectral_weights": card["operator"]["spectral_weights"],
+            "kept": card["guard"]["kept"], "guard": card["guard"]}
+    print_result(args.progress, info, f"kept the {info['kept']}: {card['guard']['reason']}\n"
+                                      f"wrote {res.out_dir} ({info['steps']} fine-tuning steps, "
                                       f"{info['seconds']:.0f} s); use it with: fuse --method hfreqdiff --model "
-                                      f"{res.out_dir} --sensor {sensor.name}")
+                                      f"{res.out_dir} (it carries its sensor, {sensor.name})")
     return 0
 
 
@@ -140,6 +140,9 @@ def add_finetune_command(sub: argparse._SubParsersAction) -> None:
                    help="wall-time budget of the whole run (default 8; a 1024x1024 PAN scene fits in it on 2 cores)")
     p.add_argument("--fixed-mtf", action="store_true",
                    help="ablation: fine-tune with the sensor's MTF guess instead of the learned operator")
+    p.add_argument("--no-guard", action="store_true",
+                   help="for studies: keep the fine-tuned model even where the shipped one scores better on the "
+                        "held-out rows (default: the folder keeps whichever scores better)")
     p.add_argument("--seed", type=int, default=0, help="seed of PADM, the patch sampling and the noise")
     _add_run_options(p)
     p.set_defaults(func=cmd_finetune)

@@ -11,11 +11,13 @@ x0 = (HRMS - MS_up) / scale_b * X0_SCALE, so it has roughly unit spread.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Optional
 
 import numpy as np
 
 from ..degradation import decimate, mtf_filter, upsample_ms
 from ..sensors import Sensor
+from ..validity import Valid, fit_masks, pick, pick_rows
 
 X0_SCALE = 2.0  # residual / band scale is ~0.3-2 on real scenes: x0 gets roughly unit spread
 PAN_COND_CHANNELS = 2  # PAN, PAN high-pass (normalised)
@@ -67,16 +69,20 @@ def pan_lowpass(pan: np.ndarray, ratio: int, gnyq) -> np.ndarray:
 
 
 def detail_relation(pan_lr: np.ndarray, ms_lr: np.ndarray, ratio: int, ms_gnyq, pan_gnyq: float,
-                    match_gain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                    match_gain: np.ndarray, mask: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
     """(correlation, gain / match_gain) per band between the high-passes of the MS and of the PAN
     at MS resolution: Wald's scale invariance applied to the injection gain, as in context-based
-    (regression-gain) GLP. ``pan_lr`` (h, w) and ``ms_lr`` (h, w, B) share the MS grid."""
+    (regression-gain) GLP. ``pan_lr`` (h, w) and ``ms_lr`` (h, w, B) share the MS grid; ``mask``
+    (h, w): the pixels the statistics are taken from (None: all)."""
     h, w = (ms_lr.shape[0] // ratio) * ratio, (ms_lr.shape[1] // ratio) * ratio
     n_bands = ms_lr.shape[2]
     if min(h, w) < 2 * ratio:  # too small to say: a neutral relation
         return np.ones(n_bands), np.ones(n_bands)
-    ms_hp = (ms_lr[:h, :w] - pan_lowpass(ms_lr[:h, :w], ratio, ms_gnyq)).reshape(-1, n_bands)
-    pan_hp = (pan_lr[:h, :w] - pan_lowpass(pan_lr[:h, :w], ratio, pan_gnyq)).reshape(-1)
+    keep = None if mask is None else mask[:h, :w]
+    if keep is not None and keep.sum() < 2:
+        return np.ones(n_bands), np.ones(n_bands)
+    ms_hp = pick_rows((ms_lr[:h, :w] - pan_lowpass(ms_lr[:h, :w], ratio, ms_gnyq)).reshape(-1, n_bands), keep)
+    pan_hp = pick_rows((pan_lr[:h, :w] - pan_lowpass(pan_lr[:h, :w], ratio, pan_gnyq)).reshape(-1), keep)
     ms_hp = ms_hp - ms_hp.mean(0)
     pan_hp = pan_hp - pan_hp.mean()
     pan_var = max(float(pan_hp @ pan_hp), 1e-12)
@@ -86,19 +92,24 @@ def detail_relation(pan_lr: np.ndarray, ms_lr: np.ndarray, ratio: int, ms_gnyq, 
     return corr, gain
 
 
-def fit_stats(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor) -> SceneStats:
-    """Scene-wide statistics from (a sample of) the scene: PAN (H, W), MS (H/r, W/r, B)."""
+def fit_stats(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor,
+              valid: Optional[Valid] = None) -> SceneStats:
+    """Scene-wide statistics from (a sample of) the scene: PAN (H, W), MS (H/r, W/r, B). ``valid``
+    (PAN, MS validity; invalid pixels already in-filled): statistics from valid pixels only
+    (engine.validity.fit_masks)."""
     pan = np.asarray(pan, np.float64)
     ms_lr = np.asarray(ms_lr, np.float64)
+    hr, lr = fit_masks(valid, ratio)
     n_bands = ms_lr.shape[2]
-    centre, scale = zip(*(_robust(ms_lr[:, :, b]) for b in range(n_bands)))
-    pan_centre, pan_scale = _robust(pan)
+    centre, scale = zip(*(_robust(pick(ms_lr[:, :, b], lr)) for b in range(n_bands)))
+    pan_centre, pan_scale = _robust(pick(pan, hr))
     lp_gnyq = float(np.mean(sensor.gains(n_bands)))
     pan_lr = decimate(mtf_filter(pan, lp_gnyq, ratio), ratio)
-    pan_lr_std = max(float(pan_lr.std()), 1e-6)
-    gain = ms_lr.reshape(-1, n_bands).std(0) / pan_lr_std
-    offset = ms_lr.reshape(-1, n_bands).mean(0) - gain * float(pan.mean())
-    corr, det_gain = detail_relation(pan_lr, ms_lr, ratio, sensor.gains(n_bands), lp_gnyq, gain)
+    pan_lr_std = max(float(pick(pan_lr, lr).std()), 1e-6)
+    ms_rows = pick_rows(ms_lr.reshape(-1, n_bands), lr)
+    gain = ms_rows.std(0) / pan_lr_std
+    offset = ms_rows.mean(0) - gain * float(pick(pan, hr).mean())
+    corr, det_gain = detail_relation(pan_lr, ms_lr, ratio, sensor.gains(n_bands), lp_gnyq, gain, lr)
     return SceneStats(np.array(centre), np.array(scale), pan_centre, pan_scale, gain, offset,
                       np.array(sensor.descriptors(n_bands), np.float64), lp_gnyq, corr, det_gain)
 

@@ -9,13 +9,7 @@ from dataclasses import dataclass
 
 from ..tiling import TileGrid, output_spans
 from .method import GRID, NET_RADIUS, tile_halo
-
-# Seconds per work unit measured on the 2-core CPU (AMD EPYC, ONNX Runtime 1.23, 2 threads):
-# lab/presets_bench.py on its 2048 x 2048 4-band and 1024 x 1024 8-band scenes, fast and best presets
-# (least squares over the four runs: within 5 % of each; fitted on the 8-band scene alone it predicts
-# the 4-band runs within 6 %). Issue 14.
-CPU_SECONDS_PER_NETWORK_UNIT = 1.24
-CPU_SECONDS_PER_CONDITION_UNIT = 0.133
+from .rates import CPU_SECONDS_PER_CONDITION_UNIT, CPU_SECONDS_PER_NETWORK_UNIT  # measured (see rates)
 
 
 @dataclass(frozen=True)

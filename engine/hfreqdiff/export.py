@@ -1,7 +1,8 @@
-"""Save the HFreqDiff network (.pt for fine-tuning) and export it to ONNX (opset 17, dynamic
-N/B/H/W) with the model's description in ``metadata_props``.
+"""Save the HFreqDiff network (.pt: training checkpoints, scene models) and export it to ONNX
+(opset 17, dynamic N/B/H/W) with the model's description and its network config (``net_config``)
+in ``metadata_props``: the .onnx alone rebuilds the torch network (engine.hfreqdiff.onnx_weights).
 
-    python -m padm_pansharpening.engine.hfreqdiff.export --model models/hfreqdiff.pt --out models/hfreqdiff.onnx
+    python -m padm_pansharpening.engine.hfreqdiff.export --model checkpoints/hfreqdiff.pt --out models/hfreqdiff.onnx
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 from ..tiling import DEFAULT_TILE
 from .conditioning import BAND_COND_CHANNELS, BAND_STATS, PAN_COND_CHANNELS, X0_SCALE
 from .method import DEFAULT_STEPS, tile_halo
+from .onnx_weights import NET_CONFIG_KEY
 from .runtime import STATS_INPUT, input_names, load_torch_model
 
 OPSET = 17
@@ -25,7 +27,8 @@ FORMAT = "hfreqdiff-v1"
 
 
 def model_metadata(extra: Optional[dict] = None) -> dict[str, str]:
-    """String metadata stored in both model files (ONNX metadata_props, .pt 'meta')."""
+    """String metadata stored in both model files (ONNX metadata_props, .pt 'meta'); the ONNX file
+    also gets the network config (export_onnx)."""
     meta = {
         "format": FORMAT,
         "prediction": "x0 = (HRMS - MS_up) / scale_b * x0_scale",
@@ -61,7 +64,8 @@ def save_torch(net, path: Path, meta: dict[str, str]) -> Path:
 
 
 def export_onnx(net, path: Path, meta: dict[str, str], check: bool = True) -> Path:
-    """Export with dynamic axes and metadata; with ``check``, compare ORT and torch on a random input."""
+    """Export with dynamic axes and metadata (plus ``net_config``, what rebuilds the torch network);
+    with ``check``, compare ORT and torch on a random input."""
     import onnx
     import torch
 
@@ -82,7 +86,7 @@ def export_onnx(net, path: Path, meta: dict[str, str], check: bool = True) -> Pa
         torch.onnx.export(net, args, buf, dynamo=False, opset_version=OPSET, input_names=list(names),
                           output_names=["x0"], dynamic_axes=dyn)
     model = onnx.load_from_string(buf.getvalue())
-    onnx.helper.set_model_props(model, meta)
+    onnx.helper.set_model_props(model, {**meta, NET_CONFIG_KEY: json.dumps(net.config)})
     onnx.checker.check_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -117,8 +121,8 @@ def onnx_parity(net, path: Path, shape: tuple[int, int, int, int] = (1, 5, 28, 3
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m padm_pansharpening.engine.hfreqdiff.export",
-                                 description="Export an HFreqDiff .pt model to ONNX (opset 17).")
-    ap.add_argument("--model", required=True, help="the .pt model file")
+                                 description="Export an HFreqDiff model to ONNX (opset 17).")
+    ap.add_argument("--model", required=True, help="the .pt (or .onnx) model file")
     ap.add_argument("--out", required=True, help="the .onnx file to write")
     args = ap.parse_args(argv)
     net, meta = load_torch_model(Path(args.model))

@@ -9,6 +9,7 @@ or torch); the model file is chosen by engine.hfreqdiff.model_files.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -16,10 +17,12 @@ import numpy as np
 
 from ..errors import PansharpenError
 from ..options import DEFAULT_QUALITY, ENSEMBLES, QUALITIES
+from ..progress import expected_share, watched_call
 from ..sensors import Sensor
 from .conditioning import X0_SCALE, SceneStats, build_condition, fit_stats, reconstruct
 from .diffusion import Denoiser, ddim_sample, tile_noise
 from ..model_files import resolve_model
+from .rates import CPU_SECONDS_PER_NETWORK_UNIT
 from .runtime import onnx_denoiser, torch_denoiser
 DEFAULT_STEPS = 1  # measured best against ground truth (models/HFREQDIFF_MODEL_CARD.md, quality vs steps)
 GRID = 4  # the network works on a grid of 4 PAN pixels (two stride-2 levels)
@@ -103,8 +106,8 @@ def sample_tile(denoiser: Denoiser, pan: np.ndarray, ms_lr: np.ndarray, ratio: i
 class HFreqDiffMethod:
     """Diffusion model of the high-frequency residual (engine.methods.FusionMethod protocol).
 
-    Options: model (file or folder; default the bundled models/hfreqdiff.onnx, else .pt; the .pt
-    where only torch can use the machine's GPU), steps
+    Options: model (file or folder; default the bundled models/hfreqdiff.onnx, run by torch where
+    only torch can use the machine's GPU), steps
     (DDIM steps; default the model's metadata, else 1), seed, samples (K > 1 averages K seeds and keeps
     their per-pixel spread), quality ("fast": one network pass per step; "best": the model's own
     ensemble, for the shipped model the mean x0 over the 4 flips of the input, 4x the network time),
@@ -138,12 +141,8 @@ class HFreqDiffMethod:
             self._init_runtime(denoiser, "callable", {}, steps, seed, samples)
             self.model_path = None
             return
-        self.model_path = resolve_model(model, backend, device)
-        use_onnx = self.model_path.suffix.lower() == ".onnx"
-        expected = {"onnx": ".onnx", "torch": ".pt"}.get(backend)
-        if expected and self.model_path.suffix.lower() != expected:
-            raise PansharpenError(f"Backend '{backend}' cannot run {self.model_path}: give a {expected} model.")
-        if use_onnx:
+        self.model_path, runtime = resolve_model(model, backend, device)
+        if runtime == "onnx":
             try:
                 fn, provider, meta = onnx_denoiser(self.model_path, device, threads)
             except ImportError as exc:
@@ -168,8 +167,14 @@ class HFreqDiffMethod:
             default = meta.get("default_ensemble")
             best = default if default in ENSEMBLES else "flips"
             self.ensemble = best if self.quality == "best" else "none"
-        self._denoise = flip_ensemble(fn) if self.ensemble == "flips" else fn
+        network = self._watched(fn)
+        self._denoise = flip_ensemble(network) if self.ensemble == "flips" else network
         self.provider, self.metadata = provider, meta
+        # set by the tiler (engine.tiling.fuse_tiles) while it fuses a tile: called with the fraction of
+        # the tile done before, during and after each network call; it raises Cancelled to stop
+        self.tile_progress: Optional[Callable[[float], None]] = None
+        self._calls = [0, 1]  # network calls of this tile: done, total
+        self._seconds_per_unit: Optional[float] = None  # measured by the last network call
         self.steps = int(steps if steps is not None else meta.get("default_steps", DEFAULT_STEPS))
         if self.steps < 1:
             raise PansharpenError(f"steps must be at least 1 (got {self.steps}).")
@@ -177,12 +182,39 @@ class HFreqDiffMethod:
         self.stats: Optional[SceneStats] = None
         self.last_spread: Optional[np.ndarray] = None
 
+    def _watched(self, network: Denoiser) -> Denoiser:
+        """The network, reporting to ``tile_progress`` when it is set: the calls done so far, and while
+        a call runs (engine.progress.watched_call), its expected share (engine.progress.expected_share)
+        of the time the last call's rate predicts (the CPU's measured rate for the first). A cancel
+        raised there stops the call (ONNX Runtime: the denoiser's abort)."""
+        abort = getattr(network, "abort", None)
+
+        def denoise(x_t: np.ndarray, t: float, cond: dict) -> np.ndarray:
+            report = self.tile_progress
+            if report is None:
+                return network(x_t, t, cond)
+            done, total = self._calls
+            units = x_t.size / 1e6  # band-megapixels (engine.hfreqdiff.cost)
+            expected = units * (self._seconds_per_unit or CPU_SECONDS_PER_NETWORK_UNIT)
+            report(done / total)
+            start = time.monotonic()
+            x0 = watched_call(lambda: network(x_t, t, cond),
+                              lambda elapsed: report((done + expected_share(elapsed, expected)) / total), abort)
+            self._seconds_per_unit = (time.monotonic() - start) / units
+            self._calls = [done + 1, total]
+            report((done + 1) / total)
+            return x0
+
+        return denoise
+
     def halo(self, ratio: int) -> int:
         return tile_halo(ratio)
 
-    def fit(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor) -> None:
+    def fit(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor,
+            valid: Optional[tuple[np.ndarray, np.ndarray]] = None) -> None:
+        """Scene statistics; with ``valid`` (nodata in the sample, in-filled) from valid pixels only."""
         _check_shapes(pan, ms_lr, ratio)
-        self.stats = fit_stats(pan, ms_lr, ratio, sensor)
+        self.stats = fit_stats(pan, ms_lr, ratio, sensor, valid)
 
     def _draws(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, origin: tuple[int, int],
                context: int = 0) -> list[np.ndarray]:
@@ -195,6 +227,7 @@ class HFreqDiffMethod:
             raise PansharpenError(f"The tile has {ms_lr.shape[2]} bands but the method was fitted on "
                                   f"{len(self.stats.ms_scale)}: fit it on the same MS.")
         margin = max(0, context - NET_RADIUS)
+        self._calls = [0, self.samples * self.steps * (4 if self.ensemble == "flips" else 1)]
         return [sample_tile(self._denoise, pan, ms_lr, ratio, self.stats, self.steps, self.seed + k, origin,
                             margin=margin) for k in range(self.samples)]
 

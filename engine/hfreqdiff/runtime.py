@@ -1,6 +1,7 @@
 """Denoiser backends of HFreqDiff: an ONNX Runtime session (CUDA when onnxruntime-gpu sees a GPU,
 else CPU) or the torch module, both as the plain callable ``(x_t, t, condition) -> x0`` that the
-sampler (engine.hfreqdiff.diffusion) drives, so the two paths cannot drift apart."""
+sampler (engine.hfreqdiff.diffusion) drives, so the two paths cannot drift apart. The ONNX Runtime
+callable also has ``abort()``, which ends its calls in progress (a cancel within one operator)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import PansharpenError
+from ..errors import Cancelled, PansharpenError
 from ..machine import inference_threads
 from .diffusion import Denoiser
 
@@ -69,18 +70,40 @@ def onnx_denoiser(path: Path, device: str = "auto", threads: Optional[int] = Non
     meta = dict(sess.get_modelmeta().custom_metadata_map)
     uses_stats = STATS_INPUT in {i.name for i in sess.get_inputs()}
 
-    def denoise(x_t: np.ndarray, t: float, cond: dict) -> np.ndarray:
-        return sess.run(None, _feeds(x_t, t, cond, uses_stats))[0]
+    running: list = []  # RunOptions of the calls in progress
 
+    def denoise(x_t: np.ndarray, t: float, cond: dict) -> np.ndarray:
+        run = ort.RunOptions()
+        running.append(run)
+        try:
+            return sess.run(None, _feeds(x_t, t, cond, uses_stats), run)[0]
+        except Exception:  # onnxruntime's own types; a terminated run is a cancel
+            if run.terminate:
+                raise Cancelled() from None
+            raise
+        finally:
+            running.remove(run)
+
+    def abort() -> None:
+        """Stop the calls in progress (from another thread): they end after the current operator."""
+        for run in list(running):
+            run.terminate = True
+
+    denoise.abort = abort  # engine.progress.watched_call stops a cancelled network pass with it
     return denoise, "onnxruntime:" + sess.get_providers()[0], meta
 
 
 def load_torch_model(path: Path, device: str = "cpu"):
-    """(network in eval mode, metadata) from a .pt file written by train/export."""
+    """(network in eval mode, metadata) from a .pt file written by train/export, or from an .onnx
+    model's initialisers (engine.hfreqdiff.onnx_weights: the shipped model is only the .onnx)."""
     import torch
 
     from .network import build_network
 
+    if Path(path).suffix.lower() == ".onnx":
+        from .onnx_weights import torch_from_onnx
+
+        return torch_from_onnx(Path(path), device)
     try:
         ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
         net = build_network(ckpt["net_config"])

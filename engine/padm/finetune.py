@@ -8,7 +8,8 @@
    the PAN degraded by the PAN kernel. The network learns to undo *this scene's* degradation,
    misregistration included; so the patches are not flipped or rotated (a flip would reverse the
    shifts) and the scene model is run without the flip ensemble (metadata ``default_ensemble``).
-3. Fine-tuning from the shipped ``models/hfreqdiff.pt``: the training objective of
+3. Fine-tuning from the shipped ``models/hfreqdiff.onnx`` (the torch network built from its weights,
+   engine.hfreqdiff.onnx_weights): the training objective of
    :mod:`lab.train` (x0 L1 at a random time) on those pairs, plus a full-resolution
    consistency loss on the scene itself: the one-step sample (t = 1, the default sampler) of
    the fused image Â must satisfy D(Â) ≈ LRMS and Σ w_b Â_b + c ≈ PAN with the same operator.
@@ -37,6 +38,7 @@ from ..hfreqdiff.objective import learning_rate, spatial_distortion, x0_loss
 from ..machine import machine_summary
 from ..sensors import Sensor
 from ..tiling import central_window
+from .guard import NeverWorse, rank, split_holdout
 from .profile import DegradationProfile
 
 ProgressFn = Callable[[float, str], None]
@@ -71,6 +73,8 @@ class FinetuneConfig:
     fixed_mtf: bool = False  # ablation: the sensor's MTF guess instead of the learned operator
     align: str = "pan"  # "pan": the output is moved onto the PAN's geometry by the learned shifts;
     #                     "ms": the shifts are learned and reported but not applied (the MS's geometry)
+    guard: bool = True  # never worse: keep the shipped model unless the scene model beats it on held-out rows
+    checks: int = 3  # held-out scores along the fine-tuning (the best checkpoint is kept)
 
 
 @dataclass
@@ -219,8 +223,12 @@ def _eval_losses(net, pair_batch: dict, full: FullScale, corners, seed: int) -> 
 
 def finetune_network(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor, profile: DegradationProfile,
                      cfg: FinetuneConfig, seconds: float, base_model: Path, progress: ProgressFn,
-                     is_cancelled: Callable[[], bool]) -> tuple[object, dict, dict]:
-    """(fine-tuned network, base model metadata, training record) within ``seconds``."""
+                     is_cancelled: Callable[[], bool],
+                     score: Optional[Callable[[object], dict]] = None) -> tuple[object, dict, dict]:
+    """(fine-tuned network, base model metadata, training record) within ``seconds``. ``score(net)``
+    (a held-out HQNR, see .guard) is called ``cfg.checks`` times along the way; the network returned
+    is then the best-scoring checkpoint, and the record lists the checks."""
+    import copy
     import torch
 
     from ..hfreqdiff.pairs import PatchSampler
@@ -244,10 +252,29 @@ def finetune_network(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sen
     history, acc = [], np.zeros(len(LOSS_KEYS))
     t0, step, n_acc = time.monotonic(), 0, 0
     last_report = t0
+    # checks at 1/n, 2/n, ... of the time; the last one when the budget ends
+    check_at = [seconds * (k + 1) / cfg.checks for k in range(cfg.checks - 1)] if score is not None else []
+    checks: list[dict] = []
+    best: Optional[tuple[float, dict]] = None
+
+    def check() -> None:
+        nonlocal best
+        net.eval()
+        result = {"step": step, "seconds": round(time.monotonic() - t0, 1), **score(net)}
+        net.train()
+        checks.append(result)
+        if best is None or rank(result) > best[0]:
+            best = (rank(result), copy.deepcopy(net.state_dict()))
+        got = "diverged" if result["HQNR"] is None else f"{result['HQNR']:.4f}"
+        progress(min(1.0, (time.monotonic() - t0) / seconds), f"held-out check at step {step}: HQNR {got}")
+
     while step < cfg.max_steps:
         elapsed = time.monotonic() - t0
+        if check_at and elapsed >= check_at[0]:
+            check_at.pop(0)
+            check()
         if elapsed >= seconds:
-            break
+            break  # the final check follows
         if is_cancelled():
             raise Cancelled()
         for g in opt.param_groups:
@@ -272,9 +299,15 @@ def finetune_network(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sen
             progress(min(1.0, (now - t0) / seconds), f"fine-tuning step {step}: reduced-scale loss "
                      f"{rec['reduced_x0_l1']:.4f}, full-res consistency {rec['fr_consistency']:.5f}")
             last_report = now
+    if score is not None and step > 0:
+        check()
+    if best is not None:
+        net.load_state_dict(best[1])
     after = _eval_losses(net, fixed, full, fixed_corners, cfg.seed)
     record = {"steps": step, "seconds": round(time.monotonic() - t0, 1), "patch": patch,
               "fr_patch": full.patch, "history": history, "losses_before": before, "losses_after": after}
+    if checks:
+        record["checks"] = checks
     return net.eval(), base_meta, record
 
 
@@ -341,6 +374,20 @@ def operator_summary(profile: DegradationProfile) -> dict:
             "spectral_bias": round(float(profile.spectral_bias), 4)}
 
 
+def guard_markdown(guard: dict) -> str:
+    """The never-worse section of the card: which model the folder keeps, and the held-out scores."""
+    if not guard.get("shipped"):
+        return f"## Never worse\n\nKept: the {guard.get('kept', 'scene model')} ({guard.get('reason', '')}).\n"
+    sh = guard["shipped"]
+    rows = [f"| shipped model (its default ensemble) | {sh['HQNR']:.4f} | {sh['D_lambda_K']:.4f} | {sh['D_s']:.4f} |"]
+    rows += [f"| scene model at step {c['step']} ({c['seconds']:.0f} s) | " + " | ".join(
+        "diverged" if c[k] is None else f"{c[k]:.4f}" for k in ("HQNR", "D_lambda_K", "D_s")) + " |"
+        for c in guard.get("checks", [])]
+    return (f"## Never worse\n\nKept: **the {guard['kept']}**: {guard['reason']}.\n"
+            f"Held out of fine-tuning: the {guard['holdout']}, scored at full resolution (no reference).\n\n"
+            "| model | HQNR | D_lambda_K | D_s |\n|---|---|---|---|\n" + "\n".join(rows) + "\n")
+
+
 def card_markdown(card: dict) -> str:
     op, tr, t = card["operator"], card["finetune"], card["seconds"]
     sensor = card["source"]["sensor"]
@@ -358,8 +405,9 @@ ratio {card['source']['ratio']}, learned on {card['source']['crop']} (PAN px, ce
 Base model: `{card['base_model']}`. Created {card['created']} with padm_pansharpening {card['version']}
 on {card['machine']}.
 
-Use: `python -m padm_pansharpening fuse --method hfreqdiff --model <this folder> --sensor {sensor} ...`
-(the same sensor: the band descriptors come from it). The model runs without the flip ensemble: it
+Use: `python -m padm_pansharpening fuse --method hfreqdiff --model <this folder> ...`
+(the folder carries its sensor, {sensor}: the band descriptors come from it, and a run given another
+sensor is refused). The model runs without the flip ensemble: it
 was fine-tuned on unflipped patches of this scene. Output geometry: {geometry}.
 
 ## Degradation operator ({'sensor MTF guess' if card['fixed_mtf'] else 'learned by PADM'})
@@ -384,6 +432,7 @@ PAN ≈ Σ w_b·MS_b {op['spectral_bias']:+.3f}. PAN kernel: {pk['sigma_major']:
 | full-res spectral Σw·fused+c vs PAN (normalised MSE) | {b['fr_spectral']:.5f} | {a['fr_spectral']:.5f} |
 | full-res spatial (differentiable D_s) | {b.get('fr_spatial', float('nan')):.4f} | {a.get('fr_spatial', float('nan')):.4f} |
 
+{guard_markdown(card.get('guard', {}))}
 Time: operator {t['operator']:.0f} s, fine-tuning {t['finetune']:.0f} s, export {t['export']:.0f} s,
 total {t['total']:.0f} s (budget {card['config']['budget_minutes']} min, {card['config']['threads']} threads).
 """
@@ -397,8 +446,9 @@ def finetune_scene(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Senso
     import torch
 
     from .. import __version__
-    from ..hfreqdiff.export import model_metadata
     from ..definitions import bundled_model
+    from ..hfreqdiff.export import model_metadata
+    from ..hfreqdiff.runtime import load_torch_model
 
     t_start = time.monotonic()
     report = progress or (lambda f, t: None)
@@ -407,12 +457,15 @@ def finetune_scene(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Senso
         raise PansharpenError(f"The budget must be at least {MIN_BUDGET_MINUTES} min, got {cfg.budget_minutes}: "
                               "give a larger --budget-minutes.")
     out = check_model_folder(out)
-    base_model = Path(base_model) if base_model else bundled_model(".pt")
+    base_model = Path(base_model) if base_model else bundled_model()
     if not base_model.is_file():
         raise PansharpenError(f"The base model {base_model} is missing: reinstall the plugin/package.")
     pan, ms_lr = central_crop(np.asarray(pan, np.float64), np.asarray(ms_lr, np.float64), ratio, cfg.max_pan)
     if not 3 <= ms_lr.shape[2] <= 8:
         raise PansharpenError(f"HFreqDiff serves 3 to 8 MS bands, the MS has {ms_lr.shape[2]}: select 3-8 bands.")
+    split = split_holdout(pan, ms_lr, ratio, 2 * cfg.fr_patch) if cfg.guard else None
+    if split is not None and split.hold_pan is not None:
+        pan, ms_lr = split.train_pan, split.train_ms  # everything learns on the rows above the held-out ones
     budget = cfg.budget_minutes * 60.0
     old_threads = torch.get_num_threads()
     torch.set_num_threads(max(1, cfg.threads))
@@ -428,10 +481,20 @@ def finetune_scene(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Senso
         if cfg.align not in ("pan", "ms"):
             raise PansharpenError(f"Unknown alignment '{cfg.align}': use pan or ms.")
         used = profile if cfg.align == "pan" else replace(profile, shifts=np.zeros_like(profile.shifts))
+        guard = NeverWorse(split, ratio, sensor, base_model) if split is not None and split.hold_pan is not None else None
+        if guard is not None:
+            report(frac_op, "scoring the shipped model on the held-out rows")
+            guard.score_shipped()
+            remaining = max(remaining - cfg.checks * guard.seconds_per_check, MIN_FINETUNE_SECONDS)
         net, base_meta, record = finetune_network(pan, ms_lr, ratio, sensor, used, cfg, remaining, base_model,
-                                                  sub(frac_op, 0.95), cancelled)
+                                                  sub(frac_op, 0.95), cancelled,
+                                                  guard.score_scene_model if guard is not None else None)
         if cancelled():
             raise Cancelled()
+        verdict = guard.verdict(record.get("checks", [])) if guard is not None else {"kept": "scene model",
+                                                                                   "reason": "no held-out check"}
+        if verdict["kept"] == "shipped model":
+            net, _ = load_torch_model(base_model)
         t_ft = time.monotonic() - t_start - t_op
         card = {
             "format": CARD_FORMAT, "created": time.strftime("%Y-%m-%d %H:%M:%S"), "version": __version__,
@@ -440,12 +503,18 @@ def finetune_scene(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Senso
                        "crop": f"{pan.shape[1]}x{pan.shape[0]}"},
             "fixed_mtf": cfg.fixed_mtf, "base_model": str(base_model), "config": asdict(cfg),
             "operator": operator_summary(profile), "padm_log": profile.log, "finetune": record,
+            "guard": {**verdict, **(guard.summary() if guard is not None else {}),
+                      "checks": record.get("checks", [])},
         }
+        kept_shipped = verdict["kept"] == "shipped model"
         training = {"finetuned_from": base_model.name, "scene": card["source"], "steps": record["steps"],
-                    "fixed_mtf": cfg.fixed_mtf, "losses_after": record["losses_after"],
+                    "fixed_mtf": cfg.fixed_mtf, "losses_after": record["losses_after"], "kept": verdict["kept"],
                     "base_training": json.loads(base_meta.get("training", "{}") or "{}")}
-        meta = model_metadata({**{k: v for k, v in base_meta.items() if k not in ("training",)},
-                               "default_ensemble": "none", "default_steps": base_meta.get("default_steps", "1"),
+        # the shipped model runs with its own ensemble; a scene model without flips (it learned
+        # orientation-specific shifts)
+        ensemble = base_meta.get("default_ensemble", "flips") if kept_shipped else "none"
+        meta = model_metadata({**{k: v for k, v in base_meta.items() if k not in ("training", "default_ensemble")},
+                               "default_ensemble": ensemble, "default_steps": base_meta.get("default_steps", "1"),
                                "training": training, "scene_operator": operator_summary(profile)})
         report(0.96, "writing the scene model")
 

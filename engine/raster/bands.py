@@ -36,11 +36,16 @@ def parse_band_order(text: str | Sequence[int] | None, band_count: int) -> Optio
 
 
 def band_order_vrt(ms_path: str | Path, order: Sequence[int], folder: Path) -> Path:
-    """A VRT in ``folder`` holding the MS bands in ``order`` (1-based), referring to the original file."""
+    """A VRT in ``folder`` holding the MS bands in ``order`` (1-based, alpha bands not counted),
+    referring to the original file; the MS's alpha bands follow them, so the mask is kept."""
     from osgeo import gdal
 
+    from .gdalio import open_raster
+
+    _, info = open_raster(ms_path, "MS")
+    bands = [info.band_list[b - 1] for b in order] + info.alpha_bands
     out = Path(folder) / "ms_bands.vrt"
-    ds = gdal.Translate(str(out), str(Path(ms_path).absolute()), format="VRT", bandList=list(order))
+    ds = gdal.Translate(str(out), str(Path(ms_path).absolute()), format="VRT", bandList=bands)
     if ds is None:
         raise PansharpenError(f"Cannot select bands {list(order)} of {ms_path}: check the file.")
     ds = None

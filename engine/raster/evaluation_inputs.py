@@ -47,7 +47,7 @@ def _read_on_region(path: str | os.PathLike, pair: PanMsPair, role: str) -> tupl
         if abs(c0f - c0) > 0.01 or abs(r0f - r0) > 0.01:
             raise PansharpenError(f"{role} file {path} is offset from the PAN grid by a fraction of a pixel: "
                                   "resample it onto the PAN grid (gdalwarp -tap).")
-    arr = read_window(ds, f"{role} file {path}", 0, 0, info.width, info.height)
+    arr = read_window(ds, f"{role} file {path}", 0, 0, info.width, info.height, band_list=info.band_list)
     return arr, r0, c0
 
 

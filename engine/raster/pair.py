@@ -33,9 +33,11 @@ import numpy as np
 from osgeo import gdal, osr
 
 from ..errors import PansharpenError
-from ..sensors import Sensor, get_sensor, guess_sensor
+from ..sensor_guess import SensorGuess, guess
+from ..sensors import Sensor, get_sensor
 from .alignment import AxisMap, axis_map
-from .gdalio import RasterInfo, fresh_errors, nodata_mask, open_raster, read_window
+from .gdalio import RasterInfo, fresh_errors, open_raster
+from .product import read_facts
 
 RATIO_TOL = 0.01  # pixel-size ratio must be an integer within 1 %
 
@@ -79,12 +81,13 @@ class PanMsPair:
 
     def read(self, r0: int, c0: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """PAN (h, w), aligned MS (h/r, w/r, B), PAN validity (h, w), MS validity (h/r, w/r) of a
-        ratio-aligned window of the processed region (region coordinates, PAN pixels)."""
+        ratio-aligned window of the processed region (region coordinates, PAN pixels). Validity:
+        finite, not nodata, not masked by a mask or alpha band (engine.raster.gdalio); alpha bands
+        are not read as MS bands."""
         r = self.ratio
         assert r0 % r == 0 and c0 % r == 0 and h % r == 0 and w % r == 0, "window must be ratio-aligned"
         assert 0 <= r0 and r0 + h <= self.height and 0 <= c0 and c0 + w <= self.width, "window outside region"
-        pan = read_window(self.pan_ds, f"PAN file {self.pan.path}", self.cols.start + c0, self.rows.start + r0, w, h, 1)
-        pan_valid = nodata_mask(pan, self.pan.nodata)
+        pan, pan_valid = self.pan.read(self.pan_ds, self.cols.start + c0, self.rows.start + r0, w, h, "PAN")
         ms, ms_valid = self._read_ms(r0 // r, c0 // r, h // r, w // r)
         return pan, ms, pan_valid, ms_valid
 
@@ -93,8 +96,8 @@ class PanMsPair:
         ri, rw = self.rows.taps(i0, n_i)
         ci, cw = self.cols.taps(j0, n_j)
         y0, y1, x0, x1 = int(ri.min()), int(ri.max()) + 1, int(ci.min()), int(ci.max()) + 1
-        raw = read_window(self.ms_ds, f"MS file {self.ms.path}", x0, y0, x1 - x0, y1 - y0)
-        valid = nodata_mask(raw, self.ms.nodata).astype(np.float64)
+        raw, valid = self.ms.read(self.ms_ds, x0, y0, x1 - x0, y1 - y0, "MS")
+        valid = valid.astype(np.float64)
         raw = np.where(valid[..., None] > 0, raw, 0.0)
         ri, ci = ri - y0, ci - x0
         # rows, then columns: out[i, j] = sum_a sum_b rw[i,a] cw[j,b] raw[ri[i,a], ci[j,b]]
@@ -106,9 +109,6 @@ class PanMsPair:
         bad_r = np.einsum("ia,iax->ix", used_r.astype(np.float64), bad[ri])
         bad_rc = np.einsum("jb,ijb->ij", used_c.astype(np.float64), bad_r[:, ci])
         return out, bad_rc == 0
-
-    def metadata_text(self) -> str:
-        return self.pan.metadata_text + "\n" + self.ms.metadata_text
 
     def close(self) -> None:
         self.pan_ds = None
@@ -159,7 +159,7 @@ def open_pair(pan_path: str | os.PathLike, ms_path: str | os.PathLike) -> PanMsP
     if ms.bands < 2:
         raise PansharpenError(f"MS file {ms.path} has {ms.bands} band, the MS needs at least 2: give the "
                               "multispectral raster (stack the bands with gdalbuildvrt -separate).")
-    notes: list[str] = []
+    notes: list[str] = pan.notes + ms.notes
     if pan.georeferenced != ms.georeferenced:
         has, lacks = (pan, ms) if pan.georeferenced else (ms, pan)
         raise PansharpenError(f"{lacks.path} has no georeferencing but {has.path} has: georeference both files "
@@ -229,10 +229,15 @@ def _georef_alignment(pan: RasterInfo, ms: RasterInfo) -> tuple[AxisMap, AxisMap
 
 
 def resolve_sensor(pair: PanMsPair, sensor: Optional[str | Sensor]) -> tuple[Sensor, list[str]]:
-    """The given sensor, or one guessed from band count and metadata (with a note saying so)."""
+    """The given sensor, or the one the product names or its bands suggest (with a note saying so)."""
     if isinstance(sensor, Sensor):
         return sensor, []
     if sensor:
         return get_sensor(sensor), []
-    guessed, what = guess_sensor(pair.bands, pair.metadata_text())
-    return guessed, [f"assumed {what}"]
+    found = guess_pair_sensor(pair)
+    return found.sensor, [found.note()]
+
+
+def guess_pair_sensor(pair: PanMsPair) -> SensorGuess:
+    """The sensor guess of the pair (its candidates and reason): the MS's product first, then the PAN's."""
+    return guess(read_facts(pair.ms_ds, pair.ms), read_facts(pair.pan_ds, pair.pan))

@@ -50,9 +50,36 @@ class PadmAlgorithm(QgsProcessingAlgorithm):
     def createInstance(self) -> "PadmAlgorithm":  # noqa: N802 - QGIS API
         return type(self)()
 
+    def checkParameterValues(self, parameters: dict, context: QgsProcessingContext):  # noqa: N802 - QGIS API
+        """As QGIS checks them, choices given by number (SENSOR=6, as the help lists them) included."""
+        return super().checkParameterValues(self.enum_names(parameters), context)
+
+    def enum_names(self, parameters: dict) -> dict:
+        """The parameters with each choice given by number replaced by its name (the enums hold names)."""
+        named = dict(parameters)
+        for param in self.parameterDefinitions():
+            if isinstance(param, QgsProcessingParameterEnum) and param.usesStaticStrings():
+                index = _choice_index(named.get(param.name()), param.options())
+                if index is not None:
+                    named[param.name()] = param.options()[index]
+        return named
+
+    def enum_string(self, parameters: dict, name: str, context: QgsProcessingContext) -> str:
+        """The chosen option's name, whether the choice was given by name or by number."""
+        return self.parameterAsEnumString(self.enum_names(parameters), name, context)
+
     def read_pan_ms(self, parameters: dict, context: QgsProcessingContext) -> None:
         self._pan_path = raster_file(self.parameterAsRasterLayer(parameters, "PAN", context), "PAN")
         self._ms_path = raster_file(self.parameterAsRasterLayer(parameters, "MS", context), "MS")
+
+
+def _choice_index(value, options: list[str]) -> Optional[int]:
+    """The option number a value gives (6, '6'), None for a name or anything else."""
+    if isinstance(value, bool) or value in options:
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    return value if isinstance(value, int) and 0 <= value < len(options) else None
 
 
 def add_param(alg: QgsProcessingAlgorithm, param: QgsProcessingParameterDefinition, help_text: str,
@@ -73,8 +100,8 @@ def add_sensor(alg: QgsProcessingAlgorithm) -> None:
                                               usesStaticStrings=True), SENSOR_HELP)
 
 
-def sensor_value(alg: QgsProcessingAlgorithm, parameters: dict, context: QgsProcessingContext) -> Optional[str]:
-    value = alg.parameterAsEnumString(parameters, "SENSOR", context)
+def sensor_value(alg: "PadmAlgorithm", parameters: dict, context: QgsProcessingContext) -> Optional[str]:
+    value = alg.enum_string(parameters, "SENSOR", context)
     return None if value in ("", "auto") else value
 
 

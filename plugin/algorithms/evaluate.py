@@ -15,6 +15,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
+from ..wording import qgis_wording
 from .common import (
     PadmAlgorithm,
     add_pan_ms,
@@ -92,7 +93,7 @@ class EvaluatePansharpening(PadmAlgorithm):
                                         sensor_value(self, parameters, context), progress=progress_to(feedback))
         except PansharpenError as exc:
             raise QgsProcessingException(str(exc)) from exc
-        for line in evaluation.notes + evaluation.tables():
+        for line in [qgis_wording(n) for n in evaluation.notes] + evaluation.tables():
             feedback.pushInfo(line)
         report = evaluation.write_report(self.parameterAsFileOutput(parameters, "REPORT", context))
         outputs: dict[str, Any] = {"REPORT": str(report)}

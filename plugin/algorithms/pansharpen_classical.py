@@ -21,6 +21,7 @@ from qgis.core import (
 
 from ...engine import DEFAULT_TILE
 from ...engine.definitions import CLASSICAL_METHODS, DEFAULT_CLASSICAL
+from ..wording import qgis_wording
 from .common import (
     PadmAlgorithm,
     add_pan_ms,
@@ -33,7 +34,13 @@ from .common import (
 
 TILE_HELP = ("Side of the square tiles, in PAN pixels, processed one at a time; smaller tiles use less memory. "
              "The result does not depend on it.")
-FLOAT_HELP = "Write Float32 values instead of the MS data type (no clipping or rounding to the input's integer range)."
+FLOAT_HELP = ("Write Float32 values instead of the MS data type (no rounding; integer outputs are clipped to the "
+              "MS's valid range per band, with the count of clipped pixels in the log and the metadata).")
+CLIP_HELP = ("With Float32 output: clip the values to the MS's valid range per band too. Unchecked, values outside "
+             "it (negatives included) are kept; the log and the metadata say how many.")
+# The output is a Cloud-Optimised GeoTIFF (overviews, tiles) and replaces an existing file: in Processing the
+# user picked the file in a save dialog that already asked (QGIS's convention for outputs).
+OVERWRITE = True
 
 
 def add_tile_float(alg: QgsProcessingAlgorithm) -> None:
@@ -42,6 +49,8 @@ def add_tile_float(alg: QgsProcessingAlgorithm) -> None:
               TILE_HELP, advanced=True)
     add_param(alg, QgsProcessingParameterBoolean("FLOAT", "Float32 output", defaultValue=False), FLOAT_HELP,
               advanced=True)
+    add_param(alg, QgsProcessingParameterBoolean("CLIP", "Clip Float32 output to the MS range", defaultValue=False),
+              CLIP_HELP, advanced=True)
 
 
 class PansharpenClassical(PadmAlgorithm):
@@ -102,12 +111,14 @@ class PansharpenClassical(PadmAlgorithm):
         try:
             result = pipeline.fuse_files(
                 self._pan_path, self._ms_path, out_path,
-                method=self.parameterAsEnumString(parameters, self.METHOD, context),
+                method=self.enum_string(parameters, self.METHOD, context),
                 sensor=sensor,
                 tile=self.parameterAsInt(parameters, self.TILE, context),
                 float_output=self.parameterAsBoolean(parameters, self.FLOAT, context),
                 progress=progress_to(feedback),
                 is_cancelled=feedback.isCanceled,
+                clip=self.parameterAsBoolean(parameters, "CLIP", context),
+                overwrite=OVERWRITE,
             )
         except Cancelled:
             feedback.pushInfo("Cancelled: no output was written.")
@@ -115,6 +126,6 @@ class PansharpenClassical(PadmAlgorithm):
         except PansharpenError as exc:
             raise QgsProcessingException(str(exc)) from exc
         for note in result.notes:
-            feedback.pushInfo(note)
+            feedback.pushInfo(qgis_wording(note))
         style_on_load(context, out_path, sensor)
         return {self.OUTPUT: out_path}

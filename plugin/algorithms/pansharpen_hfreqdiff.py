@@ -20,6 +20,7 @@ from qgis.core import (
 )
 
 from ...engine.options import DEFAULT_QUALITY, DEVICE_NAMES, QUALITIES, HFreqDiffOptions
+from ..wording import qgis_wording
 from .common import (
     PadmAlgorithm,
     add_pan_ms,
@@ -30,7 +31,7 @@ from .common import (
     sensor_value,
     style_on_load,
 )
-from .pansharpen_classical import add_tile_float
+from .pansharpen_classical import OVERWRITE, add_tile_float
 
 
 class PansharpenHFreqDiff(PadmAlgorithm):
@@ -103,8 +104,8 @@ class PansharpenHFreqDiff(PadmAlgorithm):
                 "steps": self.parameterAsInt(parameters, "STEPS", context),
                 "seed": self.parameterAsInt(parameters, "SEED", context),
                 "samples": self.parameterAsInt(parameters, "SAMPLES", context),
-                "device": self.parameterAsEnumString(parameters, "DEVICE", context),
-                "quality": self.parameterAsEnumString(parameters, "QUALITY", context)})
+                "device": self.enum_string(parameters, "DEVICE", context),
+                "quality": self.enum_string(parameters, "QUALITY", context)})
         except PansharpenError as exc:
             raise QgsProcessingException(str(exc)) from exc
         require("hfreqdiff-torch" if self._options.uses_torch() else "hfreqdiff")
@@ -112,25 +113,27 @@ class PansharpenHFreqDiff(PadmAlgorithm):
 
     def processAlgorithm(self, parameters: dict, context: QgsProcessingContext,  # noqa: N802 - QGIS API
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
-        from ...engine import pipeline
-        from ...engine.errors import Cancelled, PansharpenError
+        from ...engine.errors import PansharpenError
+        from .. import child
 
         sensor = sensor_value(self, parameters, context)
         out_path = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
-        try:
-            result = pipeline.fuse_files(
-                self._pan_path, self._ms_path, out_path, method="hfreqdiff", sensor=sensor,
-                tile=self.parameterAsInt(parameters, "TILE", context),
-                float_output=self.parameterAsBoolean(parameters, "FLOAT", context),
-                progress=progress_to(feedback), is_cancelled=feedback.isCanceled,
-                method_options=self._options.method_options())
-        except Cancelled:
-            feedback.pushInfo("Cancelled: no output was written.")
-            return {}
+        try:  # in a child process, as the dock runs it: ONNX Runtime's memory never joins QGIS's (issue 16)
+            run = child.fuse(self._pan_path, self._ms_path, out_path, self._options, sensor=sensor,
+                             tile=self.parameterAsInt(parameters, "TILE", context), progress=progress_to(feedback),
+                             is_cancelled=feedback.isCanceled, log=feedback.pushConsoleInfo, overwrite=OVERWRITE,
+                             float_output=self.parameterAsBoolean(parameters, "FLOAT", context),
+                             clip=self.parameterAsBoolean(parameters, "CLIP", context))
         except PansharpenError as exc:
             raise QgsProcessingException(str(exc)) from exc
+        if run.cancelled:
+            feedback.pushInfo("Cancelled: no output was written.")
+            return {}
+        if not run.ok:
+            raise QgsProcessingException(run.error)
+        result = child.fuse_result(run.result)
         for note in result.notes:
-            feedback.pushInfo(note)
+            feedback.pushInfo(qgis_wording(note))
         provider = str(getattr(result, "provider", "") or "")
         feedback.pushInfo(f"HFreqDiff ran on {provider or 'an unreported runtime'} in {result.seconds:.1f} s")
         style_on_load(context, out_path, sensor)

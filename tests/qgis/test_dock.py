@@ -40,6 +40,10 @@ def wait_until(condition, timeout: float = 600.0) -> None:
 def dock(qgis_iface, qgis_new_project):  # noqa: ARG001 - a clean project per test
     qgis_iface.messageBar().clear_messages()
     widget = PadmDock(qgis_iface)
+    # a modal question would hang a headless test: long runs go ahead unless a test says otherwise,
+    # and a test that meets the overwrite question without expecting it fails
+    widget.confirm_long_run = lambda seconds: True
+    widget.confirm_overwrite = lambda path: pytest.fail(f"unexpected question: replace {path}?")
     yield widget
     widget.shutdown()
     wait_until(lambda: QgsApplication.taskManager().countActiveTasks() == 0, 120)
@@ -125,6 +129,9 @@ def test_dock_runs_hfreqdiff_and_adds_styled_layers(dock, qgis_iface, scenes, tm
     assert any("seed" in v and "3" in v for v in meta.values()), meta  # the seed is recorded
     assert json.loads(meta["PADM_LAYERS"]) == {"pan": pan, "ms": ms}  # the files the layers show
     assert not [k for k in meta if k.startswith("PADM_PADM")]  # no doubled prefix
+    runtime = json.loads(meta["PADM_RUNTIME"])  # what a user needs, not the model's training history
+    assert set(runtime) == {"model", "model_format", "provider", "steps", "seed", "samples", "quality", "ensemble"}
+    assert runtime["seed"] == 3 and runtime["model_format"].startswith("hfreqdiff")
 
 
 def test_dock_canvas_extent_clips_without_touching_inputs(dock, qgis_iface, scenes, tmp_path, check_fused):
@@ -206,6 +213,35 @@ def test_incomplete_form_is_refused_in_one_line(dock, qgis_iface, scenes, tmp_pa
     assert all("\n" not in e for e in errors) and list(tmp_path.iterdir()) == []
 
 
+def test_colours_follow_the_bands_whatever_their_order(dock, scenes, tmp_path):
+    """Issue 16 items 4 and 9: band order 5,3,2 of a WorldView-3 MS is red, green, blue and is shown
+    so, whether the sensor is detected or chosen; with the sensor known the output names its bands
+    (the legend shows them); without an output name the file goes beside the project, and the layer
+    is called '<scene> · <method>'."""
+    from qgis.core import QgsProject
+
+    pan, ms = scenes["wv3"]
+    pan_layer, ms_layer = add_pair(pan, ms)
+    QgsProject.instance().setFileName(str(tmp_path / "project.qgz"))  # a saved project's folder
+    choose(dock, pan_layer, ms_layer, "exp", tmp_path / "unused.tif")
+    dock.output.setFilePath("")
+    dock.band_order.setText("5,3,2")
+    run_to_end(dock, 120)
+    fused = dock.added_layers[-1]
+    assert Path(fused.source()) == tmp_path / "wv3_exp.tif" and fused.name() == "wv3 · EXP"
+    renderer = fused.renderer()
+    assert (renderer.redBand(), renderer.greenBand(), renderer.blueBand()) == (1, 2, 3)  # red is band 1 now
+
+    dock.sensor_combo.setCurrentIndex(dock.sensor_combo.findData("WV3"))
+    dock.band_order.setText("2,3,5")  # blue, green, red
+    run_to_end(dock, 120)
+    fused = dock.added_layers[-1]
+    assert Path(fused.source()) == tmp_path / "wv3_exp-2.tif"  # numbered, the first one kept
+    renderer = fused.renderer()
+    assert (renderer.redBand(), renderer.greenBand(), renderer.blueBand()) == (3, 2, 1)
+    assert [fused.bandName(b) for b in (1, 2, 3)] == ["Band 1: blue", "Band 2: green", "Band 3: red"]
+
+
 def test_band_order_reorders_the_ms(dock, scenes, tmp_path):
     pan, ms = scenes["vhr4b"]
     pan_layer, ms_layer = add_pair(pan, ms)
@@ -218,6 +254,21 @@ def test_band_order_reorders_the_ms(dock, scenes, tmp_path):
     ms_arr = gdal.Open(ms).ReadAsArray().astype(float)
     for out_band, ms_band in enumerate((3, 2, 1)):  # EXP keeps each band's mean
         assert fused[out_band].mean() == pytest.approx(ms_arr[ms_band - 1].mean(), rel=0.05)
+
+
+def test_existing_output_is_replaced_only_when_the_user_says_so(dock, scenes, tmp_path, monkeypatch):
+    pan, ms = scenes["vhr4b"]
+    pan_layer, ms_layer = add_pair(pan, ms)
+    out = tmp_path / "taken.tif"
+    out.write_bytes(b"an older result")
+    choose(dock, pan_layer, ms_layer, "exp", out)
+    asked: list[str] = []
+    monkeypatch.setattr(dock, "confirm_overwrite", lambda path: asked.append(path) or False)
+    assert dock.run() is None and asked == [str(out)]
+    assert out.read_bytes() == b"an older result"
+    monkeypatch.setattr(dock, "confirm_overwrite", lambda path: True)
+    task = run_to_end(dock, 120)
+    assert task.result is not None and gdal.Open(str(out)).GetMetadataItem("LAYOUT", "IMAGE_STRUCTURE") == "COG"
 
 
 def test_long_run_is_confirmed_first(dock, shared_data, tmp_path, monkeypatch):
@@ -266,13 +317,30 @@ def test_dock_finetune_then_fuse(dock, qgis_iface, scenes, tmp_path, monkeypatch
     assert not critical_messages(qgis_iface), critical_messages(qgis_iface)
     assert out.exists() and task.model_dir and Path(task.model_dir).parent == tmp_path / "models"
     assert any(e.path == task.model_dir for e in models.find_models())
+    # the dock says which model fine-tuning kept, with the held-out figures behind it
+    assert task.finetune_note.startswith("fine-tuning kept the ") and "held-out" in task.finetune_note
+    assert task.notes[0] == task.finetune_note
 
 
-def choose_torch_model(dock: PadmDock) -> str:
-    """The bundled .pt model chosen in the model list (without touching the remembered models)."""
-    from padm_pansharpening.engine.definitions import bundled_model
+@pytest.fixture(scope="module")
+def torch_model(tmp_path_factory) -> str:
+    """A .pt model file as a user may pick one: the bundled network (built from the shipped .onnx)
+    saved by torch, in a child Python so that torch is not loaded into QGIS."""
+    import subprocess
+    import sys
 
-    path = str(bundled_model(".pt"))
+    path = tmp_path_factory.mktemp("torch_model") / "hfreqdiff.pt"
+    code = ("import sys; from pathlib import Path; "
+            "from padm_pansharpening.engine.definitions import bundled_model; "
+            "from padm_pansharpening.engine.hfreqdiff.export import save_torch; "
+            "from padm_pansharpening.engine.hfreqdiff.runtime import load_torch_model; "
+            "net, meta = load_torch_model(bundled_model()); save_torch(net, Path(sys.argv[1]), meta)")
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, timeout=300)
+    return str(path)
+
+
+def choose_torch_model(dock: PadmDock, path: str) -> str:
+    """The .pt model ``path`` chosen in the model list (without touching the remembered models)."""
     dock.model_combo.addItem("torch model", path)
     dock.model_combo.setCurrentIndex(dock.model_combo.count() - 1)
     return path
@@ -290,7 +358,8 @@ def spy_child_runs(monkeypatch) -> list[list[str]]:
     return calls
 
 
-def test_torch_model_runs_in_a_child_process(dock, qgis_iface, scenes, tmp_path, check_fused, monkeypatch):
+def test_torch_model_runs_in_a_child_process(dock, qgis_iface, scenes, tmp_path, check_fused, monkeypatch,
+                                             torch_model):
     """A .pt model runs through the engine CLI's `fuse` in a child process, as fine-tuning does, so
     torch is never loaded into QGIS; progress, the result and the layers reach the dock as usual."""
     calls = spy_child_runs(monkeypatch)
@@ -298,7 +367,7 @@ def test_torch_model_runs_in_a_child_process(dock, qgis_iface, scenes, tmp_path,
     pan_layer, ms_layer = add_pair(pan, ms)
     out = tmp_path / "fused_pt.tif"
     choose(dock, pan_layer, ms_layer, "hfreqdiff", out, steps=1, samples=2, seed=3)
-    model = choose_torch_model(dock)
+    model = choose_torch_model(dock, torch_model)
     monkeypatch.setattr(dock, "confirm_long_run", lambda s: True)
     progress: list[int] = []
     dock.progress.valueChanged.connect(progress.append)
@@ -319,14 +388,14 @@ def test_torch_model_runs_in_a_child_process(dock, qgis_iface, scenes, tmp_path,
     assert any("hfreqdiff.pt" in v for v in meta.values()), meta  # the model is recorded
 
 
-def test_cancel_of_a_child_run_leaves_no_file(dock, shared_data, tmp_path, monkeypatch):
+def test_cancel_of_a_child_run_leaves_no_file(dock, shared_data, tmp_path, monkeypatch, torch_model):
     calls = spy_child_runs(monkeypatch)
     folder = shared_data / "landsat_oli_istanbul_geotiff"
     pan_layer, ms_layer = add_pair(str(folder / "pan.tif"), str(folder / "ms.tif"))
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     choose(dock, pan_layer, ms_layer, "hfreqdiff", out_dir / "cancelled.tif", steps=1, tile=128)
-    choose_torch_model(dock)
+    choose_torch_model(dock, torch_model)
     task, seconds = run_then_cancel(dock, monkeypatch)
 
     assert len(calls) == 1 and task.was_cancelled and task.result is None
@@ -365,6 +434,13 @@ def test_display_bands_follow_the_sensor():
     assert display_bands(get_sensor("GeoEye1"), 4) == (3, 2, 1)
     assert display_bands(get_sensor("none"), 4, FALSE_COLOUR) == (4, 3, 2)
     assert display_bands(get_sensor("QB"), 3) == (3, 2, 1)  # band count unlike the sensor's: generic
+    # by names or wavelengths in the descriptions first, whatever the order
+    assert display_bands(get_sensor("none"), 3, descriptions=["Red", "Green", "Blue"]) == (1, 2, 3)
+    assert display_bands(get_sensor("none"), 4, FALSE_COLOUR, ["NIR", "B (480 nm)", "green", "red"]) == (1, 4, 3)
+    # else by the sensor's (or the usual layout's) centres of the bands picked
+    assert display_bands(get_sensor("WV3"), 3, band_order=[5, 3, 2], source_bands=8) == (1, 2, 3)
+    assert display_bands(get_sensor("none"), 3, band_order=[5, 3, 2], source_bands=8) == (1, 2, 3)
+    assert display_bands(get_sensor("GeoEye1"), 4, FALSE_COLOUR, band_order=[4, 3, 2, 1], source_bands=4) == (1, 2, 3)
 
 
 def test_model_list_finds_fine_tuned_folders(tmp_path):
@@ -388,3 +464,91 @@ def test_model_list_finds_fine_tuned_folders(tmp_path):
     assert [e.path for e in entries[1:]] == [str(new), str(old), str(loose)]
     assert new_model_folder("/data/My scene.tif", root).parent == root
     assert new_model_folder("/data/My scene.tif", root).name.startswith("My_scene-")
+
+
+def _shown_whole(body, every_item: bool) -> list[str]:
+    """Widgets of the dock's body that do not show their text whole, or stick out of it."""
+    from qgis.PyQt.QtWidgets import QAbstractButton, QComboBox, QWidget
+
+    bad = []
+    for widget in body.findChildren(QWidget):
+        if not widget.isVisibleTo(body) or widget.width() == 0:
+            continue
+        right = widget.mapTo(body, widget.rect().topRight()).x()
+        if right > body.width():
+            bad.append(f"{type(widget).__name__} {widget.objectName()} sticks out ({right} > {body.width()})")
+        if isinstance(widget, QAbstractButton) and widget.width() < widget.sizeHint().width():
+            bad.append(f"button '{widget.text()}' cut ({widget.width()} < {widget.sizeHint().width()})")
+        if isinstance(widget, QComboBox) and widget.count():
+            fm = widget.fontMetrics()
+            texts = [widget.itemText(i) for i in range(widget.count())]
+            chrome = widget.sizeHint().width() - max(fm.horizontalAdvance(t) for t in texts)
+            shown = texts if every_item else [widget.currentText()]
+            needed = chrome + max(fm.horizontalAdvance(t) for t in shown)
+            if widget.width() < needed:
+                bad.append(f"combo '{widget.currentText()}' cut ({widget.width()} < {needed})")
+    return bad
+
+
+def test_dock_fits_its_content_and_stays_usable_at_300_px(qgis_iface, scenes):
+    """Issue 16 item 3: at its default width every combo shows its longest item and no scrollbar
+    appears; at 300 px the fields go below their labels and the current texts and buttons stay whole."""
+    from qgis.PyQt.QtCore import Qt
+    from qgis.PyQt.QtWidgets import QFormLayout, QLabel, QMainWindow
+
+    from padm_pansharpening.plugin.dock import MAX_OPEN_WIDTH, MIN_WIDTH
+
+    pan_layer, ms_layer = add_pair(*scenes["wv3"])
+    window = QMainWindow()
+    window.setCentralWidget(QLabel("map"))
+    dock = PadmDock(qgis_iface, window)
+    try:
+        window.addDockWidget(Qt.RightDockWidgetArea, dock)
+        window.resize(1400, 900)
+        window.show()
+        dock.pan_combo.setLayer(pan_layer)
+        dock.ms_combo.setLayer(ms_layer)
+        dock.set_method("finetune")  # the longest method name
+        body = dock.scroll.widget()
+        assert MIN_WIDTH <= dock.preferred_width() <= MAX_OPEN_WIDTH
+        for width, every_item, policy in ((dock.preferred_width(), True, QFormLayout.DontWrapRows),
+                                          (MIN_WIDTH, False, QFormLayout.WrapAllRows)):
+            window.resizeDocks([dock], [width], Qt.Horizontal)
+            for _ in range(10):
+                QCoreApplication.processEvents()
+            assert abs(dock.width() - width) <= 2, (dock.width(), width)
+            assert not dock.scroll.horizontalScrollBar().isVisible(), width
+            assert all(form.rowWrapPolicy() == policy for form in dock.form.forms), width
+            assert _shown_whole(body, every_item) == [], width
+    finally:
+        window.close()
+        dock.shutdown()
+        dock.deleteLater()
+
+
+def test_dock_asks_when_the_sensor_is_ambiguous(dock, qgis_iface, shared_data, tmp_path):
+    import shutil
+
+    from padm_pansharpening.plugin.run_request import build_request
+
+    folder = shared_data / "wv2_rio_rr_geotiff"  # 8 bands, no metadata, no georeferencing: WV3 or WV2
+    for name, copy in (("WV2RioPAN.tif", "pan.tif"), ("WV2RioMSLR.tif", "ms.tif")):
+        shutil.copy(folder / name, tmp_path / copy)
+    pan_layer, ms_layer = add_pair(str(tmp_path / "pan.tif"), str(tmp_path / "ms.tif"))
+    choose(dock, pan_layer, ms_layer, "gsa", tmp_path / "out" / "x.tif")
+    assert dock.sensor_label.text().startswith("WV3 or WV2? Choose the sensor (8 bands, no band names")
+    assert dock.run() is None
+    errors = critical_messages(qgis_iface)
+    assert len(errors) == 1 and "could be WV3 or WV2" in errors[0] and "\n" not in errors[0]
+    dock.sensor_combo.setCurrentIndex(dock.sensor_combo.findData("WV2"))
+    assert dock.sensor_label.text() == "using the WV2 preset"
+    assert build_request(dock.form).sensor == "WV2"
+    dock.sensor_combo.setCurrentIndex(dock.sensor_combo.findData("auto"))
+    wv3 = tmp_path / "wv3"  # the same bands at 1.2 m, finer than WorldView-2's MS (copies: QGIS writes .aux.xml)
+    wv3.mkdir()
+    for name in ("pan.tif", "mul.tif"):
+        shutil.copy(shared_data / "wv3_hpf_geotiff" / name, wv3 / name)
+    _, wv3_ms = add_pair(str(wv3 / "pan.tif"), str(wv3 / "mul.tif"))
+    dock.ms_combo.setLayer(wv3_ms)
+    assert dock.sensor_label.text().startswith("detected: WV3 (8 bands, no band names, no sensor metadata, "
+                                               "MS pixel 1.20 m")

@@ -85,7 +85,8 @@ def test_zip_contents(plugin_zip: Path):
             "resources/icon.svg", "models/hfreqdiff.onnx"} <= inner  # the bundled model ships
     assert plugin_zip.stat().st_size < 25 * 2**20
     assert not [n for n in inner if n.startswith(("tests/", ".git", ".venv", "dist/", "build/"))
-                or "__pycache__" in n or n.endswith(".pyc") or n == "resources/screenshot.png"]
+                or "__pycache__" in n or n.endswith(".pyc")
+                or n in ("resources/screenshot.png", "resources/before_after_landsat8.png")]  # README pictures
     assert meta["version"] == __version__
     commit = meta["commit"]  # the checkout's commit, or "uncommitted" in a repository without one
     if commit != "uncommitted":
@@ -109,6 +110,8 @@ def test_zip_ships_the_runtime_only(plugin_zip: Path):
     models = {rel for rel in inner if rel.startswith("models/")}
     cards = {rel for rel in models if rel.endswith(".md") and rel.count("/") == 1}
     assert models == {f"models/{p.name}" for p in bundled_models()} | cards, models
+    weights = [rel for rel in inner if rel.endswith((".onnx", ".pt", ".pth", ".ckpt", ".safetensors"))]
+    assert weights == ["models/hfreqdiff.onnx"], weights  # one weights file (issue 16)
     assert not [rel for rel in inner if rel.endswith(".json")]  # no training configs or reports
     assert not [rel for rel in inner if "candidates" in rel or rel.startswith(("plugin/packaging", "plugin/screenshot"))]
     lab_modules = ("engine/bench.py", "engine/datasets.py", "engine/padm/bench_padm.py", "engine/padm/synthetic.py",
@@ -122,13 +125,14 @@ def test_zip_ships_the_runtime_only(plugin_zip: Path):
 
 def test_allow_list_keeps_out_what_is_not_runtime():
     """The packaging rule itself, on made-up paths: a stray file anywhere stays out of the zip."""
-    models = ["hfreqdiff.onnx", "hfreqdiff.pt"]
+    models = ["hfreqdiff.onnx"]
     shipped = ["__init__.py", "metadata.txt", "engine/x.py", "engine/cli/fuse.py", "plugin/dock.py",
-               "resources/icon.png", "models/hfreqdiff.onnx", "models/hfreqdiff.pt", "models/HFREQDIFF_MODEL_CARD.md"]
+               "resources/icon.png", "models/hfreqdiff.onnx", "models/HFREQDIFF_MODEL_CARD.md"]
     kept_out = ["README.md", "build.py", "lab/bench.py", "tools/packaging.py", "docs/gpu.md", "tests/test_x.py",
+                "models/hfreqdiff.pt",
                 "models/hfreqdiff_train.json", "models/candidates/a.pt", "models/candidates/README.md",
                 "models/other.onnx", "engine/__pycache__/x.pyc", "engine/notes.txt", "engine/.hidden.py",
-                "resources/screenshot.png", "plugin/x.py.orig"]
+                "resources/screenshot.png", "resources/before_after_landsat8.png", "plugin/x.py.orig"]
     assert [r for r in shipped if not packaging.is_shipped(r, models)] == []
     assert [r for r in kept_out if packaging.is_shipped(r, models)] == []
     assert packaging.bundled_model_names(REPO) == models
@@ -156,6 +160,10 @@ def test_repository_rules_are_enforced(plugin_zip: Path, tmp_path: Path):
         check_zip(rezip("pyc.zip", add=(f"{PACKAGE}/engine/__pycache__/x.cpython-311.pyc", b"")), __version__)
     with pytest.raises(PackageError, match="allow-list"):
         check_zip(rezip("lab.zip", add=(f"{PACKAGE}/lab/bench.py", b"")), __version__)
+    with pytest.raises(PackageError, match="exactly one, models/hfreqdiff.onnx"):  # a second weights file
+        check_zip(rezip("pt.zip", add=(f"{PACKAGE}/models/hfreqdiff.pt", b"")), __version__)
+    with pytest.raises(PackageError, match="exactly one, models/hfreqdiff.onnx"):  # none
+        check_zip(rezip("nomodel.zip", drop=f"{PACKAGE}/models/hfreqdiff.onnx"), __version__)
     with pytest.raises(PackageError, match="not stamped"):
         check_zip(plugin_zip, "9.9.9")
     big = rezip("big.zip", add=(f"{PACKAGE}/models/huge.bin", os.urandom(26 * 2**20)))

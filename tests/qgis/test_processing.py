@@ -50,7 +50,7 @@ def test_provider_lists_algorithm_with_documented_parameters(padm_provider):
     assert alg is not None and alg.displayName() == "Pansharpen (classical)"
     assert len(alg.shortHelpString()) > 100
     names = [p.name() for p in alg.parameterDefinitions()]
-    assert names == ["PAN", "MS", "METHOD", "SENSOR", "TILE", "FLOAT", "OUTPUT"]
+    assert names == ["PAN", "MS", "METHOD", "SENSOR", "TILE", "FLOAT", "CLIP", "OUTPUT"]
     for param in alg.parameterDefinitions():
         assert param.help().strip(), f"parameter {param.name()} has no help text"
     methods = alg.parameterDefinition("METHOD").options()
@@ -64,7 +64,7 @@ def test_provider_lists_algorithm_with_documented_parameters(padm_provider):
     for name in sensors[1:]:
         assert get_sensor(name).name == name
     advanced = {p.name() for p in alg.parameterDefinitions() if p.flags() & p.FlagAdvanced}
-    assert advanced == {"TILE", "FLOAT"}
+    assert advanced == {"TILE", "FLOAT", "CLIP"}
 
 
 def test_pansharpen_landsat_processing_run(padm_provider, landsat, tmp_path, check_fused):
@@ -145,12 +145,16 @@ def test_qgis_process_runs_algorithm(qgis_process_here, wv3, tmp_path, check_fus
     out = tmp_path / "fused_qp.tif"
     listing = qgis_process_here("list")
     assert ALG in listing.stdout, listing.stdout[-2000:] + listing.stderr[-2000:]
-    run = qgis_process_here("--json", "run", ALG, "--", f"PAN={pan}", f"MS={ms}", "METHOD=gsa", "SENSOR=WV3",
-                            f"OUTPUT={out}")
+    from padm_pansharpening.plugin.algorithms.common import SENSOR_CHOICES
+
+    wv3_number = SENSOR_CHOICES.index("WV3")  # 'SENSOR=6' as the help lists it (issue 16 item 8); METHOD by name
+    run = qgis_process_here("--json", "run", ALG, "--", f"PAN={pan}", f"MS={ms}", "METHOD=gsa",
+                            f"SENSOR={wv3_number}", f"OUTPUT={out}")
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     results = json.loads(run.stdout[run.stdout.index("{"):])["results"]
     assert Path(results["OUTPUT"]) == out
     check_fused(str(out), pan, ms)
+    assert gdal.Open(str(out)).GetMetadataItem("PADM_SENSOR") == "WV3"
 
 
 def test_qgis_process_reports_user_error(qgis_process_here, landsat, wv3, tmp_path):
@@ -174,7 +178,7 @@ def test_every_algorithm_and_parameter_is_documented(padm_provider):
             assert len(param.help().strip()) > 20, f"{alg.id()} parameter {param.name()} has no help text"
     hfd = QgsApplication.processingRegistry().algorithmById("padm:pansharpen")
     assert [p.name() for p in hfd.parameterDefinitions()] == [
-        "PAN", "MS", "SENSOR", "MODEL", "QUALITY", "STEPS", "SEED", "SAMPLES", "DEVICE", "TILE", "FLOAT", "OUTPUT"]
+        "PAN", "MS", "SENSOR", "MODEL", "QUALITY", "STEPS", "SEED", "SAMPLES", "DEVICE", "TILE", "FLOAT", "CLIP", "OUTPUT"]
     assert {o.name() for o in hfd.outputDefinitions()} == {"OUTPUT", "UNCERTAINTY", "PROVIDER"}
     from padm_pansharpening.engine.options import DEVICE_NAMES
 
@@ -368,3 +372,29 @@ def test_modeller_chains_pansharpen_and_evaluate(padm_provider, scenes, tmp_path
     report = json.loads((tmp_path / "report.json").read_text())
     assert Path(report["fused"]) == tmp_path / "fused.tif" and 0 < report["FR"]["HQNR"] <= 1
     assert Path(result["score:report"]) == tmp_path / "report.json"
+
+
+def test_choices_are_accepted_by_number_as_the_help_lists_them(padm_provider, scenes, tmp_path):
+    """Issue 16 item 8: SENSOR=6 is the help's '6: WV3', as a number or a string (qgis_process passes
+    strings); names keep working; a number out of range is refused as QGIS refuses a bad value."""
+    from qgis.core import QgsProcessingContext
+
+    alg = QgsApplication.processingRegistry().createAlgorithmById(ALG)
+    sensors, methods = alg.parameterDefinition("SENSOR").options(), alg.parameterDefinition("METHOD").options()
+    wv3, gsa = sensors.index("WV3"), methods.index("gsa")
+    pan, ms = scenes["wv3"]
+    context = QgsProcessingContext()
+    base = {"PAN": pan, "MS": ms, "OUTPUT": str(tmp_path / "x.tif")}
+    for sensor in (wv3, str(wv3), "WV3"):
+        ok, message = alg.checkParameterValues({**base, "SENSOR": sensor, "METHOD": gsa}, context)
+        assert ok, message
+    ok, message = alg.checkParameterValues({**base, "SENSOR": len(sensors), "METHOD": "gsa"}, context)
+    assert not ok and "SENSOR" in message.upper()
+    hfd = QgsApplication.processingRegistry().createAlgorithmById("padm:pansharpen")
+    devices = hfd.parameterDefinition("DEVICE").options()
+    assert hfd.checkParameterValues({**base, "DEVICE": str(devices.index("cpu")), "QUALITY": 0}, context)[0]
+
+    out = tmp_path / "by_number.tif"
+    processing.run(ALG, {**base, "SENSOR": str(wv3), "METHOD": gsa, "OUTPUT": str(out)})
+    meta = gdal.Open(str(out)).GetMetadata()
+    assert meta["PADM_SENSOR"] == "WV3" and meta["PADM_METHOD"] == "GSA"  # the numbers' names reached the engine
