@@ -41,12 +41,11 @@ from .raster.writer import (
     BandLabel,
     OutputFormat,
     OutputWriter,
-    ValueRange,
     check_raster_output,
-    ms_valid_range,
     output_nodata,
     provenance_metadata,
 )
+from .raster.values import ValueRange, ms_valid_range
 from .registration import measure_pair, misregistration_metadata
 from .tiling import DEFAULT_TILE, TileGrid, fit_on_sample, fuse_tiles
 

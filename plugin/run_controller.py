@@ -14,7 +14,7 @@ from . import estimate, styling
 from .dock_form import DockForm
 from .run_panel import RunPanel
 from .tasks import PansharpenTask, RunRequest, log_message
-from .wording import qgis_wording
+from .wording import is_warning, qgis_wording
 
 
 class RunController:
@@ -75,7 +75,7 @@ class RunController:
         res, req = task.result, task.request
         provider = res.provider or ("numpy" if req.method != HFREQDIFF else "")
         for note in task.notes:
-            self.panel.say(f"note: {qgis_wording(note)}")
+            self.panel.say(qgis_wording(note) if is_warning(note) else f"note: {qgis_wording(note)}")
         self.panel.say(f"wrote {res.out_path} ({res.width}x{res.height}x{res.bands}, {res.method}, "
                        f"{provider or 'runtime not reported'}, {res.seconds:.1f} s)")
         megapixels = res.width * res.height / 1e6

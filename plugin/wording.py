@@ -7,7 +7,8 @@ import re
 
 # CLI option -> the field of the dock and of the Processing algorithms
 FIELDS = {"sensor": "Sensor", "bands": "MS band order", "tile": "Tile size", "steps": "Steps", "seed": "Seed",
-          "samples": "Samples", "device": "Device", "quality": "Quality", "model": "Model", "float": "Float32 output"}
+          "samples": "Samples", "device": "Device", "quality": "Quality", "model": "Model", "float": "Float32 output",
+          "clip": "Clip Float32 output"}
 
 
 def qgis_wording(text: str) -> str:
@@ -17,4 +18,10 @@ def qgis_wording(text: str) -> str:
 
     text = re.sub(r"\bpass --([a-z]+) to set it", lambda m: f"choose the {field(m)} to set it", text)
     text = re.sub(r"\bpass --([a-z]+) (\S+)", lambda m: f"choose {field(m)} {m.group(2)}", text)
-    return re.sub(r"\bpass --([a-z]+)", lambda m: f"set {field(m)}", text)
+    text = re.sub(r"\bpass --([a-z]+)", lambda m: f"set {field(m)}", text)
+    return re.sub(r"(?<![\w-])--([a-z]+)\b", lambda m: field(m) if m.group(1) in FIELDS else m.group(0), text)
+
+
+def is_warning(note: str) -> bool:
+    """An engine note that warns (e.g. a PAN/MS misregistration above the threshold)."""
+    return note.startswith("warning:")

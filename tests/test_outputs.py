@@ -17,7 +17,8 @@ from osgeo import gdal
 
 from padm_pansharpening.engine.errors import Cancelled, PansharpenError
 from padm_pansharpening.engine.pipeline import fuse_files
-from padm_pansharpening.engine.raster.writer import OutputFormat, OutputWriter, ValueRange
+from padm_pansharpening.engine.raster.values import ValueRange
+from padm_pansharpening.engine.raster.writer import OutputFormat, OutputWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 

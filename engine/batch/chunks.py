@@ -64,7 +64,7 @@ def run_chunk(task: ChunkTask) -> dict:
     from osgeo import gdal, gdal_array
 
     from ..pipeline import plan_fusion
-    from ..raster.writer import ValueConverter
+    from ..raster.values import ValueConverter
     from .scenes import worker_name
     from ..tiling import fuse_tiles, row_span
 
@@ -112,7 +112,8 @@ def assemble(chunks: list[dict], out: Path, progress: Optional[Callable[[float, 
     an OutputFormat, default COG); removes them. Returns the output and the note on its value range."""
     from osgeo import gdal
 
-    from ..raster.writer import BandLabel, OutputWriter, RangeStats, ValueRange
+    from ..raster.values import RangeStats, ValueRange
+    from ..raster.writer import BandLabel, OutputWriter
 
     first = chunks[0]
     width, height, bands = first["size"]

@@ -105,7 +105,8 @@ def read_central_window(pan_path: str, ms_path: str, sensor: str | None, max_pan
 def cmd_finetune(args: argparse.Namespace) -> int:
     from ..errors import PansharpenError
     from ..progress import make_progress
-    from ..padm.finetune import FinetuneConfig, check_model_folder, finetune_scene
+    from ..padm.finetune import FinetuneConfig, finetune_scene
+    from ..padm.model_folder import check_model_folder
 
     if args.budget_minutes <= 0:
         raise PansharpenError(f"--budget-minutes must be positive, got {args.budget_minutes}.")

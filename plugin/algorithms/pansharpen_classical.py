@@ -21,7 +21,7 @@ from qgis.core import (
 
 from ...engine import DEFAULT_TILE
 from ...engine.definitions import CLASSICAL_METHODS, DEFAULT_CLASSICAL
-from ..wording import qgis_wording
+from ..wording import is_warning, qgis_wording
 from .common import (
     PadmAlgorithm,
     add_pan_ms,
@@ -126,6 +126,6 @@ class PansharpenClassical(PadmAlgorithm):
         except PansharpenError as exc:
             raise QgsProcessingException(str(exc)) from exc
         for note in result.notes:
-            feedback.pushInfo(qgis_wording(note))
+            (feedback.pushWarning if is_warning(note) else feedback.pushInfo)(qgis_wording(note))
         style_on_load(context, out_path, sensor)
         return {self.OUTPUT: out_path}

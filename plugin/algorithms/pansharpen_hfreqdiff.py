@@ -20,7 +20,7 @@ from qgis.core import (
 )
 
 from ...engine.options import DEFAULT_QUALITY, DEVICE_NAMES, QUALITIES, HFreqDiffOptions
-from ..wording import qgis_wording
+from ..wording import is_warning, qgis_wording
 from .common import (
     PadmAlgorithm,
     add_pan_ms,
@@ -133,7 +133,7 @@ class PansharpenHFreqDiff(PadmAlgorithm):
             raise QgsProcessingException(run.error)
         result = child.fuse_result(run.result)
         for note in result.notes:
-            feedback.pushInfo(qgis_wording(note))
+            (feedback.pushWarning if is_warning(note) else feedback.pushInfo)(qgis_wording(note))
         provider = str(getattr(result, "provider", "") or "")
         feedback.pushInfo(f"HFreqDiff ran on {provider or 'an unreported runtime'} in {result.seconds:.1f} s")
         style_on_load(context, out_path, sensor)

@@ -398,3 +398,13 @@ def test_choices_are_accepted_by_number_as_the_help_lists_them(padm_provider, sc
     processing.run(ALG, {**base, "SENSOR": str(wv3), "METHOD": gsa, "OUTPUT": str(out)})
     meta = gdal.Open(str(out)).GetMetadata()
     assert meta["PADM_SENSOR"] == "WV3" and meta["PADM_METHOD"] == "GSA"  # the numbers' names reached the engine
+
+
+def test_engine_notes_in_qgis_words():
+    """CLI wording becomes the fields' names; a warning note is told apart (pushed as a warning)."""
+    from padm_pansharpening.plugin.wording import is_warning, qgis_wording
+
+    assert qgis_wording("assumed WV3: pass --sensor WV2 if it is WV2") == "assumed WV3: choose Sensor WV2 if it is WV2"
+    assert qgis_wording("negatives kept (--clip clips them)") == "negatives kept (Clip Float32 output clips them)"
+    assert qgis_wording("see --unknown-option and x--tile") == "see --unknown-option and x--tile"
+    assert is_warning("warning: PAN/MS misregistration measured") and not is_warning("note: fine")
