@@ -80,7 +80,9 @@ def scene_model(pan, ms, ratio, sensor, minutes: float, fixed: bool, threads: in
     summary = {"seconds": c["seconds"], "steps": c["finetune"]["steps"],
                "losses_before": c["finetune"]["losses_before"],
                "losses_after": c["finetune"]["losses_after"], "operator": c["operator"],
-               "padm_rounds": len(c["padm_log"]) - 1 if not fixed else 0}
+               "padm_rounds": len(c["padm_log"]) - 1 if not fixed else 0,
+               "kept": c.get("guard", {}).get("kept", "scene model"),
+               "held_out": {"shipped": c.get("guard", {}).get("shipped"), "checks": c.get("guard", {}).get("checks")}}
     return HFreqDiffMethod(model=out), summary
 
 

@@ -109,8 +109,11 @@ def _name_bands(vrt: str, source: str, band_order: list[int], sensor: Optional[s
 
             chosen = get_sensor(sensor or detect_sensor(source)[0])
         except Exception:  # noqa: BLE001 - unnamed bands are only a display matter
-            return
-        names = list(chosen.band_names) if len(chosen.band_names) == len(names) else names
+            chosen = None
+        if chosen is not None and len(chosen.band_names) == len(names):
+            names = list(chosen.band_names)
+    # nothing names them: say which source band each is (the legend then shows "MS band 5", not "Band 1")
+    names = [n or f"MS band {b}" for b, n in enumerate(names, start=1)]
     ds = gdal.Open(vrt, gdal.GA_Update)
     for out_band, src_band in enumerate(band_order, start=1):
         if names[src_band - 1] and not ds.GetRasterBand(out_band).GetDescription():

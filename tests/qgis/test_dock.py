@@ -9,6 +9,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from osgeo import gdal
 from qgis.core import (
@@ -552,3 +553,20 @@ def test_dock_asks_when_the_sensor_is_ambiguous(dock, qgis_iface, shared_data, t
     dock.ms_combo.setLayer(wv3_ms)
     assert dock.sensor_label.text().startswith("detected: WV3 (8 bands, no band names, no sensor metadata, "
                                                "MS pixel 1.20 m")
+
+
+def test_unnamed_bands_of_a_band_order_say_which_source_band_they_are(tmp_path):
+    """With a band order, no band descriptions and no sensor, the output's bands are named after the
+    source bands they are ("MS band 3"), so the legend does not show "Band 1" for band 3."""
+    from padm_pansharpening.plugin.inputs import _name_bands
+
+    src = tmp_path / "ms.tif"
+    ds = gdal.GetDriverByName("GTiff").Create(str(src), 8, 8, 4, gdal.GDT_UInt16)
+    for b in range(4):
+        ds.GetRasterBand(b + 1).WriteArray(np.full((8, 8), 100 * (b + 1), np.uint16))
+    ds = None
+    vrt = str(tmp_path / "order.vrt")
+    gdal.Translate(vrt, str(src), format="VRT", bandList=[3, 1])
+    _name_bands(vrt, str(src), [3, 1], None)
+    ds = gdal.Open(vrt)
+    assert [ds.GetRasterBand(b).GetDescription() for b in (1, 2)] == ["MS band 3", "MS band 1"]
