@@ -26,15 +26,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 
 from padm_pansharpening.plugin import deps
 from padm_pansharpening.plugin.dock import PadmDock
-
-
-def wait_until(condition, timeout: float = 600.0) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError("timed out waiting for the background task")
-        QCoreApplication.processEvents()
-        time.sleep(0.02)
+from padm_pansharpening.tests.qgis.qt_wait import wait_until
 
 
 @pytest.fixture

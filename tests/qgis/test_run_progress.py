@@ -16,22 +16,14 @@ import numpy as np
 import pytest
 from osgeo import gdal
 from qgis.core import QgsApplication, QgsProcessingFeedback, QgsProject, QgsRasterLayer
-from qgis.PyQt.QtCore import QCoreApplication
 
 import processing
+
+from padm_pansharpening.tests.qgis.qt_wait import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 MAX_GAP_S = 2.0  # the longest wait between two progress updates once the tile is being sampled
 CANCEL_S = 2.0
-
-
-def wait_until(condition, timeout: float = 300.0) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError("timed out waiting for the background task")
-        QCoreApplication.processEvents()
-        time.sleep(0.02)
 
 
 @pytest.fixture(scope="module")
