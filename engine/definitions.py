@@ -7,9 +7,12 @@ from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 MODELS_DIR = PACKAGE_ROOT / "models"
-# The one shipped weights file: ONNX Runtime runs it; torch builds its network from it (fine-tuning,
-# a GPU only torch sees; engine.hfreqdiff.onnx_weights).
+# The shipped weights: ONNX Runtime runs them; torch builds its network from them (fine-tuning, a GPU
+# only torch sees; engine.hfreqdiff.onnx_weights). The model of the `best` preset (run with its flip
+# ensemble) is also what fine-tuning starts from; the `fast` preset's is the same network distilled
+# from that ensemble (lab/distill.py), run once.
 BUNDLED_MODEL_NAME = "hfreqdiff.onnx"
+FAST_MODEL_NAME = "hfreqdiff_fast.onnx"
 MODEL_SUFFIXES = (".onnx", ".pt")  # model files a user may give or a model folder holds, .onnx first
 
 HFREQDIFF = "hfreqdiff"
@@ -27,14 +30,15 @@ DEFAULT_CLASSICAL = "gsa"
 METHOD_NAMES: tuple[str, ...] = (HFREQDIFF, *CLASSICAL_METHODS)
 
 
-def bundled_models() -> list[Path]:
-    """The shipped HFreqDiff model file, if it exists (a list: empty where it is missing)."""
-    return [p for p in (bundled_model(),) if p.is_file()]
+def bundled_models(quality: str = "best") -> list[Path]:
+    """The shipped HFreqDiff model of a quality preset, if it exists (a list: empty where it is
+    missing); `fast` falls back to the `best` model where its own is missing."""
+    return [p for p in (bundled_model(quality), bundled_model()) if p.is_file()][:1]
 
 
-def bundled_model() -> Path:
-    """The path of the shipped model (it may not exist)."""
-    return MODELS_DIR / BUNDLED_MODEL_NAME
+def bundled_model(quality: str = "best") -> Path:
+    """The path of the shipped model of a quality preset (it may not exist)."""
+    return MODELS_DIR / (FAST_MODEL_NAME if quality == "fast" else BUNDLED_MODEL_NAME)
 
 
 def model_files_in(folder: Path) -> list[Path]:

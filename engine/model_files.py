@@ -16,20 +16,22 @@ from .sensors import get_sensor
 
 
 def resolve_model(model: Optional[str | Path], backend: str, device: str = "cpu",
-                  probe_torch: bool = True) -> tuple[Path, str]:
+                  probe_torch: bool = True, quality: str = "best") -> tuple[Path, str]:
     """(model file, runtime "onnx" | "torch"): an explicit file, the first suitable file of a
     folder, or the bundled one. Torch runs a .pt, or an .onnx through the network built from its
     initialisers (that needs the onnx package). With backend "auto" and a GPU that only torch can
     use, torch is preferred, a folder's .pt first (on the lent H200, 2.7 s/MP against 15.9 s/MP for
     ONNX Runtime on its 16 CPU cores; lab/reports/gpu.md); it takes an .onnx only where the onnx
     package is installed, else ONNX Runtime runs it as before.
-    ``probe_torch=False``: decide that without importing torch (gpu.only_torch_sees_the_gpu)."""
+    ``probe_torch=False``: decide that without importing torch (gpu.only_torch_sees_the_gpu).
+    ``quality``: which bundled model, where no model is given (definitions.bundled_model)."""
     explicit_file = model is not None and not Path(model).is_dir()
     if backend == "auto" and device != "cpu" and not explicit_file and only_torch_sees_the_gpu(probe_torch):
-        found = _first_model(model, (".pt", ".onnx") if _onnx_installed() else (".pt",))
+        found = _first_model(model, (".pt", ".onnx") if _onnx_installed() else (".pt",), quality)
         if found is not None:
             return found, "torch"
-    found = _first_model(model, {"auto": (".onnx", ".pt"), "onnx": (".onnx",), "torch": (".pt", ".onnx")}[backend])
+    found = _first_model(model, {"auto": (".onnx", ".pt"), "onnx": (".onnx",), "torch": (".pt", ".onnx")}[backend],
+                         quality)
     if found is None:
         where = model if model is not None else MODELS_DIR
         raise PansharpenError(f"No HFreqDiff model found at {where}: give --model a .onnx/.pt file "
@@ -40,11 +42,11 @@ def resolve_model(model: Optional[str | Path], backend: str, device: str = "cpu"
     return found, (backend if backend != "auto" else "onnx" if is_onnx else "torch")
 
 
-def _first_model(model: Optional[str | Path], suffixes: tuple[str, ...]) -> Optional[Path]:
+def _first_model(model: Optional[str | Path], suffixes: tuple[str, ...], quality: str = "best") -> Optional[Path]:
     """The explicit file, else the first file with one of the suffixes (in their order) of the
-    folder or of the bundled models; None where there is none."""
+    folder or of the preset's bundled model; None where there is none."""
     if model is None:
-        candidates = [p for s in suffixes for p in bundled_models() if p.suffix == s]
+        candidates = [p for s in suffixes for p in bundled_models(quality) if p.suffix == s]
     elif Path(model).is_dir():
         candidates = [f for s in suffixes for f in sorted(Path(model).glob(f"*{s}"))]
     else:

@@ -12,12 +12,13 @@ DEVICES: tuple[tuple[str, str], ...] = (("auto", "Auto (GPU when available)"), (
                                         ("cpu", "CPU"))
 DEVICE_NAMES: tuple[str, ...] = tuple(d for d, _ in DEVICES)
 ENSEMBLES: tuple[str, ...] = ("flips", "none")
-# HFreqDiff quality presets: fast = one network pass per step; best = the flip self-ensemble (4 passes)
-QUALITIES: dict[str, str] = {"fast": "one network pass per step: about 3x faster, a little lower quality",
-                             "best": "mean over the 4 flips of the input (the default): 4x the network time"}
-# best stays the default until fast matches its held-out quality (issue 14: on GeoEye-1 fast loses
-# 0.0037 Q2n, 0.056 SAM, 0.038 ERGAS; lab/presets_bench.py)
-DEFAULT_QUALITY = "best"
+# HFreqDiff quality presets: fast = the model distilled from the flip ensemble, one network pass per
+# step; best = the shipped model's flip self-ensemble (4 passes)
+QUALITIES: dict[str, str] = {"fast": "the distilled model, one network pass per step (the default)",
+                             "best": "mean over the 4 flips of the input: 4x the network time"}
+# fast is the default since its distilled model holds the held-out quality of best within 0.003 Q2n,
+# 0.05 SAM, 0.03 ERGAS and 0.005 HQNR (issue 14; lab/reports/presets.md)
+DEFAULT_QUALITY = "fast"
 MAX_SAMPLES = 64
 
 

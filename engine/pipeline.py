@@ -47,7 +47,7 @@ from .raster.writer import (
 )
 from .raster.values import ValueRange, ms_valid_range
 from .registration import measure_pair, misregistration_metadata
-from .tiling import DEFAULT_TILE, TileGrid, fit_on_sample, fuse_tiles
+from .tiling import DEFAULT_TILE, TileGrid, fit_on_sample, fuse_tiles, grid_for
 
 
 @dataclass
@@ -159,7 +159,7 @@ def plan_fusion(pan_path, ms_path, method: str | FusionMethod, sensor: str | Non
         sensor_obj, sensor_notes = resolve_sensor(pair, used_sensor)
         notes = list(pair.notes) + model_notes + sensor_notes
         ratio = pair.ratio
-        grid = TileGrid.plan(pair.height, pair.width, ratio, tile, method_obj.halo(ratio))
+        grid = grid_for(method_obj, pair.height, pair.width, pair.bands, ratio, tile)
         if is_cancelled is not None and is_cancelled():
             raise Cancelled()
         report(0.0, f"{method_obj.name}: fitting on the scene sample")

@@ -369,6 +369,17 @@ def n_tile_rows(grid: TileGrid) -> int:
     return len(grid.row_bounds) - 1
 
 
+def grid_for(method: FusionMethod, height: int, width: int, bands: int, ratio: int, tile: int,
+             overlap: Optional[int] = None) -> TileGrid:
+    """The method's tile grid: ``tile`` shrunk where the method bounds its memory (``fitted_tile``),
+    and no feathered overlap for a method whose tiles equal the whole scene (``seamless``)."""
+    fit = getattr(method, "fitted_tile", None)
+    tile = int(fit(tile, bands, ratio)) if fit is not None else int(tile)
+    if overlap is None and getattr(method, "seamless", False):
+        overlap = 0
+    return TileGrid.plan(height, width, ratio, tile, method.halo(ratio), overlap)
+
+
 def fuse_array(pan: np.ndarray, ms_lr: np.ndarray, method: FusionMethod, ratio: int,
                sensor: Optional[Sensor] = None, tile: int = DEFAULT_TILE, overlap: Optional[int] = None,
                fit: bool = True) -> np.ndarray:
@@ -378,7 +389,7 @@ def fuse_array(pan: np.ndarray, ms_lr: np.ndarray, method: FusionMethod, ratio: 
         fill = fit_on_sample(source, method, sensor or get_sensor(None))
     else:
         fill = fill_values(*source.read(0, 0, source.height, source.width))
-    grid = TileGrid.plan(source.height, source.width, ratio, tile, method.halo(ratio), overlap)
+    grid = grid_for(method, source.height, source.width, source.bands, ratio, tile, overlap)
     out = np.zeros((source.height, source.width, source.bands))
 
     def write(r0: int, c0: int, values: np.ndarray, valid: np.ndarray) -> None:

@@ -19,6 +19,7 @@ class TrainConfig:
     extra_ratios: list[int] = field(default_factory=list)  # ratio-2 pairs from ratio-4 scenes, etc.
     degradation_jitter: list[list[float]] = field(default_factory=list)  # (MS gain scale, PAN gain scale)
     full_resolution: Optional[dict[str, Any]] = None  # lab.full_resolution.FullResolutionConfig
+    distill: Optional[dict[str, Any]] = None  # lab.distill.DistillConfig: learn init_from's flip ensemble
     baselines: list[str] = field(default_factory=lambda: ["exp", "gsa", "mtf-glp-hpm"])
     # network and optimisation
     net: dict[str, Any] = field(default_factory=lambda: {"channels": [16, 32, 64], "cond_channels": [16, 24, 32],

@@ -217,11 +217,12 @@ def test_ctrl_c_leaves_no_partial_file(scenes, tmp_path):
     manifest = write_manifest(tmp_path / "m.csv", [(zz_pan, zz_ms, f"zz{k}.tif", "hfreqdiff", "") for k in range(3)])
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     batch = subprocess.Popen([sys.executable, "-m", "padm_pansharpening", "batch", "--manifest", str(manifest),
-                              "--workers", "2", "--progress", "none"], cwd=tmp_path, env=env,
+                              "--workers", "2", "--progress", "none", "--quality", "best", "--steps", "4"], cwd=tmp_path, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob(".zz*.part")) and time.monotonic() < deadline:
         time.sleep(0.1)
+    time.sleep(0.5)  # a scene is being written (16 network passes a tile): the cluster is up, the parent waits
     batch.send_signal(signal.SIGINT)
     _, stderr = batch.communicate(timeout=120)
     assert batch.returncode == 130 and "cancelled" in stderr, stderr

@@ -35,7 +35,7 @@ def test_info_lists_every_model_file(capsys):
     assert files, "no model file bundled"
     for name in files:
         assert name in line
-    assert "bundled default" in line
+    assert "bundled: quality fast" in line and "bundled: quality best" in line
 
 
 EXP_FR = {"D_lambda_K": 0.029, "D_s": 0.050, "HQNR": 0.922, "QNR": 0.950}

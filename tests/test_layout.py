@@ -119,6 +119,8 @@ def test_engine_modules_never_import_the_plugin():
     assert not [(a, b) for a, bs in edges.items() if a.startswith("engine") for b in bs if b.startswith("plugin")]
 
 
-def test_models_folder_holds_only_the_shipped_model_and_its_card():
+def test_models_folder_holds_only_the_shipped_models_and_their_cards():
     names = {p.name for p in (ROOT / "models").iterdir()}
-    assert names <= {"hfreqdiff.onnx", "HFREQDIFF_MODEL_CARD.md"}, names  # one weights file (issue 16)
+    # one weights file per quality preset (issue 16: no .pt twin; issue 14: the distilled fast model)
+    assert names <= {"hfreqdiff.onnx", "HFREQDIFF_MODEL_CARD.md", "hfreqdiff_fast.onnx",
+                     "HFREQDIFF_FAST_MODEL_CARD.md"}, names

@@ -336,7 +336,7 @@ def test_guard_keeps_the_shipped_model_when_finetuning_hurts(ge1_crop, tmp_path)
     assert 1 <= len(guard["checks"]) <= cfg.checks  # along the way, and when the budget ends
     assert all(c["HQNR"] is None or c["HQNR"] < guard["shipped"]["HQNR"] for c in guard["checks"])
     assert "Kept: **the shipped model**" in (out / "card.md").read_text()
-    kept, shipped = HFreqDiffMethod(model=out), HFreqDiffMethod()
+    kept, shipped = HFreqDiffMethod(model=out, quality="best"), HFreqDiffMethod(quality="best")
     assert kept.ensemble == shipped.ensemble == "flips"
     pan, ms = pan[:128, :128], ms[:32, :32]
     a = fuse_array(pan, ms, kept, ratio, sensor)

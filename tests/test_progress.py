@@ -82,14 +82,16 @@ def _crop(shared_data: Path, folder: Path, side: int) -> tuple[str, str]:
 
 
 def test_hfreqdiff_progress_moves_inside_a_single_tile_with_the_same_pixels(shared_data, tmp_path):
-    """One tile, four network passes (the flip ensemble): progress is reported during the tile, at most
-    about a second apart once sampling runs, and the pixels equal those of a run without progress."""
+    """One tile, four network passes (the best preset's flip ensemble): progress is reported during the
+    tile, at most about a second apart once sampling runs, and the pixels equal those of a run without
+    progress."""
     pan, ms = _crop(shared_data, tmp_path, 192)
     events: list[tuple[float, float, str]] = []
     t0 = time.monotonic()
-    fuse_files(pan, ms, tmp_path / "with.tif", "hfreqdiff",
+    best = {"quality": "best"}
+    fuse_files(pan, ms, tmp_path / "with.tif", "hfreqdiff", method_options=best,
                progress=lambda f, text: events.append((time.monotonic() - t0, f, text)))
-    fuse_files(pan, ms, tmp_path / "without.tif", "hfreqdiff")
+    fuse_files(pan, ms, tmp_path / "without.tif", "hfreqdiff", method_options=best)
 
     inside = [(t, f) for t, f, text in events if 0.05 < f < 0.99]
     assert len(inside) >= 4, events  # at least one report per network pass, none waits for the tile's end

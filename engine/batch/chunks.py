@@ -48,12 +48,12 @@ def count_tile_rows(pan: str, ms: str, method: str, tile: int, method_options: d
     """Tile rows of the scene's grid, as fuse would plan it (opens the pair; builds the method for its halo)."""
     from ..methods import get_method
     from ..raster.pair import open_pair
-    from ..tiling import TileGrid, n_tile_rows
+    from ..tiling import grid_for, n_tile_rows
 
     pair = open_pair(pan, ms)
     try:
-        halo = get_method(method, **method_options).halo(pair.ratio)
-        return n_tile_rows(TileGrid.plan(pair.height, pair.width, pair.ratio, tile, halo))
+        m = get_method(method, **method_options)
+        return n_tile_rows(grid_for(m, pair.height, pair.width, pair.bands, pair.ratio, tile))
     finally:
         pair.close()
 

@@ -38,10 +38,12 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def model_lines() -> list[str]:
     """Every model file in the models folder (each suffix HFreqDiff reads), the bundled one marked."""
-    bundled = set(bundled_models())
+    roles = {**{p: "quality best" for p in bundled_models("best")}, **{p: "quality fast" for p in bundled_models("fast")}}
+    if bundled_models("fast") == bundled_models("best"):
+        roles = {p: "quality fast and best" for p in bundled_models()}
     files = sorted(p for p in MODELS_DIR.iterdir() if p.is_file() and p.suffix in MODEL_SUFFIXES) \
         if MODELS_DIR.is_dir() else []
-    return [f"{p.name} ({p.stat().st_size / 1e6:.1f} MB{', bundled default' if p in bundled else ''})" for p in files]
+    return [f"{p.name} ({p.stat().st_size / 1e6:.1f} MB{', bundled: ' + roles[p] if p in roles else ''})" for p in files]
 
 
 def check_pair(args: argparse.Namespace) -> int:

@@ -22,11 +22,12 @@ from ..sensors import Sensor
 from .conditioning import X0_SCALE, SceneStats, build_condition, fit_stats, reconstruct
 from .diffusion import Denoiser, ddim_sample, tile_noise
 from ..model_files import resolve_model
+from .pieces import GRID, NET_RADIUS, NETWORK_BAND_PIXELS, fitted_tile, pieced
 from .rates import CPU_SECONDS_PER_NETWORK_UNIT
 from .runtime import onnx_denoiser, torch_denoiser
+
+__all__ = ["GRID", "NET_RADIUS", "HFreqDiffMethod", "sample_tile", "tile_halo", "flip_ensemble"]
 DEFAULT_STEPS = 1  # measured best against ground truth (models/HFREQDIFF_MODEL_CARD.md, quality vs steps)
-GRID = 4  # the network works on a grid of 4 PAN pixels (two stride-2 levels)
-NET_RADIUS = 64  # receptive-field radius of the network in PAN pixels, worst grid phase (a test measures it)
 MTF_RADIUS = 20  # 41-tap MTF kernels
 
 
@@ -106,8 +107,8 @@ def sample_tile(denoiser: Denoiser, pan: np.ndarray, ms_lr: np.ndarray, ratio: i
 class HFreqDiffMethod:
     """Diffusion model of the high-frequency residual (engine.methods.FusionMethod protocol).
 
-    Options: model (file or folder; default the bundled models/hfreqdiff.onnx, run by torch where
-    only torch can use the machine's GPU), steps
+    Options: model (file or folder; default the quality preset's bundled model: models/hfreqdiff_fast.onnx
+    for fast, models/hfreqdiff.onnx for best; run by torch where only torch can use the GPU), steps
     (DDIM steps; default the model's metadata, else 1), seed, samples (K > 1 averages K seeds and keeps
     their per-pixel spread), quality ("fast": one network pass per step; "best": the model's own
     ensemble, for the shipped model the mean x0 over the 4 flips of the input, 4x the network time),
@@ -118,13 +119,14 @@ class HFreqDiffMethod:
 
     name = "hfreqdiff"
     context_aware = True  # fuse_tile takes ``context``: it skips the network on what the tiler discards
+    seamless = True  # with the halo, tiles equal the whole scene (to float32 rounding): no feathered overlap
 
     def __init__(self, model: Optional[str | Path] = None, steps: Optional[int] = None, seed: int = 0,
                  samples: int = 1, device: str = "auto", backend: str = "auto", threads: Optional[int] = None,
                  denoiser: Optional[Denoiser] = None, ensemble: Optional[str] = None,
-                 quality: Optional[str] = None):
+                 quality: Optional[str] = None, network_pixels: int = NETWORK_BAND_PIXELS):
         """``denoiser`` (a callable (x_t, t, cond) -> x0) replaces model loading, e.g. for a network
-        being trained."""
+        being trained. ``network_pixels``: band-pixels per network call (engine.hfreqdiff.pieces)."""
         if backend not in ("auto", "onnx", "torch"):
             raise PansharpenError(f"Unknown HFreqDiff backend '{backend}': use auto, onnx or torch.")
         if device not in ("auto", "cpu", "cuda"):
@@ -137,11 +139,12 @@ class HFreqDiffMethod:
             raise PansharpenError(f"Unknown quality '{quality}': use {' or '.join(QUALITIES)}.")
         self.quality = quality or DEFAULT_QUALITY
         self.ensemble = ensemble  # None: chosen by the quality preset
+        self.network_pixels = int(network_pixels)
         if denoiser is not None:
             self._init_runtime(denoiser, "callable", {}, steps, seed, samples)
             self.model_path = None
             return
-        self.model_path, runtime = resolve_model(model, backend, device)
+        self.model_path, runtime = resolve_model(model, backend, device, quality=self.quality)
         if runtime == "onnx":
             try:
                 fn, provider, meta = onnx_denoiser(self.model_path, device, threads)
@@ -167,7 +170,7 @@ class HFreqDiffMethod:
             default = meta.get("default_ensemble")
             best = default if default in ENSEMBLES else "flips"
             self.ensemble = best if self.quality == "best" else "none"
-        network = self._watched(fn)
+        network = self._watched(pieced(fn, self.network_pixels))
         self._denoise = flip_ensemble(network) if self.ensemble == "flips" else network
         self.provider, self.metadata = provider, meta
         # set by the tiler (engine.tiling.fuse_tiles) while it fuses a tile: called with the fraction of
@@ -209,6 +212,10 @@ class HFreqDiffMethod:
 
     def halo(self, ratio: int) -> int:
         return tile_halo(ratio)
+
+    def fitted_tile(self, tile: int, bands: int, ratio: int) -> int:
+        """The tile side to plan for ``tile`` asked: no larger than one network piece (memory)."""
+        return fitted_tile(tile, bands, ratio, self.network_pixels)
 
     def fit(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor,
             valid: Optional[tuple[np.ndarray, np.ndarray]] = None) -> None:

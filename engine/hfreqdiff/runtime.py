@@ -60,6 +60,10 @@ def onnx_denoiser(path: Path, device: str = "auto", threads: Optional[int] = Non
     # The memory-pattern planner keeps every intermediate of a shape alive: ~2x the peak on a
     # 512 px tile (1.35 GiB -> 0.75 GiB measured) and no faster on CPU.
     opts.enable_mem_pattern = False
+    # No NCHWc layout transform (the one optimisation above EXTENDED on the CPU): its reorder copies
+    # cost ~30% of the peak memory of a network call (4 bands x 592 px: 1.33 -> 0.76 GB) for ~15%
+    # of its time; bounded memory is the default run's promise (lab/reports/presets.md).
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     threads = inference_threads(threads)
     if threads:
         opts.intra_op_num_threads = threads

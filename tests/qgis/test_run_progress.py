@@ -75,8 +75,8 @@ class Recorder(QgsProcessingFeedback):
 def test_processing_progress_moves_during_a_single_tile(padm_provider, crops, tmp_path):  # noqa: ARG001
     pan, ms = crops[192]
     feedback = Recorder()
-    processing.run("padm:pansharpen", {"PAN": pan, "MS": ms, "OUTPUT": str(tmp_path / "one_tile.tif")},
-                   feedback=feedback)
+    processing.run("padm:pansharpen", {"PAN": pan, "MS": ms, "QUALITY": "best",  # 4 network passes in the tile
+                                       "OUTPUT": str(tmp_path / "one_tile.tif")}, feedback=feedback)
     percents = [p for _, p in feedback.events]
     inside = [p for p in percents if 5 < p < 99]
     assert len(inside) >= 4, percents  # reported through the tile, not only at its end
@@ -113,7 +113,7 @@ def test_qgis_process_prints_progress_while_it_runs(qgis_process, headless_env, 
     pan, ms = crops[192]
     out = tmp_path / "qp.tif"
     proc = subprocess.Popen(["qgis_process.bin", "run", "padm:pansharpen", "--", f"PAN={pan}", f"MS={ms}",
-                             f"OUTPUT={out}"], env=headless_env(profile, plugins), stdout=subprocess.PIPE,
+                             "QUALITY=best", f"OUTPUT={out}"], env=headless_env(profile, plugins), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     t0, text, seen = time.monotonic(), b"", {}
     while True:
@@ -153,6 +153,7 @@ def start(dock, pan: str, ms: str, out: Path, monkeypatch):
     dock.pan_combo.setLayer(layers[0])
     dock.ms_combo.setLayer(layers[1])
     dock.set_method("hfreqdiff")
+    dock.quality_combo.setCurrentIndex(dock.quality_combo.findData("best"))  # 4 network passes: seconds per tile
     dock.output.setFilePath(str(out))
     monkeypatch.setattr(dock, "confirm_long_run", lambda s: True)
     task = dock.run()
