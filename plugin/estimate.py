@@ -46,7 +46,12 @@ def estimate_seconds(megapixels: float, method: str, steps: int = 1, samples: in
 
 
 def _factor_key(provider: str) -> str:
-    return _KEY + ("hfreqdiff_factor_cuda" if "cuda" in provider.lower() else "hfreqdiff_factor_cpu")
+    """Keyed by the rates the factor scales: a factor learned against other rates (an older engine)
+    is not reused (it had kept a 1.8x overestimate after the rates were refitted)."""
+    from ..engine.hfreqdiff.rates import CPU_SECONDS_PER_CONDITION_UNIT, CPU_SECONDS_PER_NETWORK_UNIT
+
+    device = "cuda" if "cuda" in provider.lower() else "cpu"
+    return _KEY + f"hfreqdiff_factor_{device}_{CPU_SECONDS_PER_NETWORK_UNIT:g}_{CPU_SECONDS_PER_CONDITION_UNIT:g}"
 
 
 def _factor(provider: str) -> float:
