@@ -212,12 +212,20 @@ def test_hfreqdiff_split_into_chunks_equals_fuse(scenes, tmp_path, external_clus
     assert np.array_equal(pixels(tmp_path / "split.tif"), pixels(tmp_path / "ref.tif"))
 
 
+def _terminal_ctrl_c() -> None:
+    """In the child before exec: SIGINT neither ignored nor blocked, as from a terminal, whatever the
+    test process carries (in the full suite the batch once ran to the end, the signal not delivered)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_ctrl_c_leaves_no_partial_file(scenes, tmp_path):
     zz_pan, zz_ms = scenes["zz"]
     manifest = write_manifest(tmp_path / "m.csv", [(zz_pan, zz_ms, f"zz{k}.tif", "hfreqdiff", "") for k in range(3)])
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     batch = subprocess.Popen([sys.executable, "-m", "padm_pansharpening", "batch", "--manifest", str(manifest),
                               "--workers", "2", "--progress", "none", "--quality", "best", "--steps", "4"], cwd=tmp_path, env=env,
+                             preexec_fn=_terminal_ctrl_c,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob(".zz*.part")) and time.monotonic() < deadline:
