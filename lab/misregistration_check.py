@@ -19,7 +19,6 @@ import os
 import numpy as np
 from scipy import ndimage
 
-from padm_pansharpening.engine.degradation import wald_degrade
 from padm_pansharpening.engine.evaluation import RR_CROP, fuse_in_memory
 from padm_pansharpening.engine.methods import get_method
 from padm_pansharpening.engine.metrics import reduced_resolution_metrics
@@ -27,7 +26,7 @@ from padm_pansharpening.engine.raster.pair import open_pair
 from padm_pansharpening.engine.registration import measure_pair, measure_shift
 from padm_pansharpening.engine.sensors import get_sensor
 
-from .scenes import list_scenes, load_scene, shared_data_dir
+from .scenes import list_scenes, load_scene, shared_data_dir, wald_pair
 
 GEOTIFF_PAIRS = {  # folder: (PAN, MS, sensor)
     "landsat_oli_istanbul_geotiff": ("pan.tif", "ms.tif", "Landsat8"),
@@ -82,9 +81,7 @@ def sweep(methods: list[str]) -> None:
     for name in SWEEP_SCENES:
         scene = load_scene(name)
         r = scene.ratio
-        h, w = (scene.ms_lr.shape[0] // r) * r, (scene.ms_lr.shape[1] // r) * r
-        ms, pan = scene.ms_lr[:h, :w], scene.pan[: h * r, : w * r]
-        ms_lr, pan_lr = wald_degrade(ms, pan, scene.sensor, r)
+        _, ms, pan_lr, ms_lr = wald_pair(scene)
         for method in methods:
             cells = []
             for s in SHIFTS:

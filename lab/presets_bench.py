@@ -59,12 +59,12 @@ def hfreqdiff_variants(candidates: dict[str, str] | None = None) -> list:
 
 def quality(candidates: dict[str, str] | None = None, scenes: list[str] | None = None) -> dict:
     out = {}
+    methods = hfreqdiff_variants(candidates)  # each loads its model once; fit per scene
+    names = [m.name for m in methods]
     for scene_name in scenes or TrainConfig.from_json(SHIPPED_CONFIG).val_scenes:
         s = load_scene(scene_name)
-        methods = hfreqdiff_variants(candidates)
         res = evaluate_methods(s.pan, s.ms_lr, s.ratio, s.sensor, s.bits, methods + list(CLASSICAL))
         out[scene_name] = {"RR": res["RR"], "FR": res["FR"]}
-        names = [m.name for m in methods]
         print(f"quality {scene_name}: " + json.dumps({g: {m: {k: round(v, 4) for k, v in r.items()}
                                                          for m, r in res[g].items() if m in names}
                                                      for g in ("RR", "FR")}), flush=True)

@@ -16,12 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from padm_pansharpening.engine.degradation import wald_degrade
 from padm_pansharpening.engine.hfreqdiff.method import HFreqDiffMethod
 from padm_pansharpening.engine.hfreqdiff.runtime import _feeds, onnx_denoiser
 
 from .bench import SHIPPED_CONFIG
-from .scenes import load_scene
+from .scenes import load_scene, wald_pair
 from .train_config import TrainConfig
 
 FLOAT_NODES = ("/head/Conv", "/skip/Conv")
@@ -41,9 +40,7 @@ def calibration_feeds(model: Path, scenes: list[str], per_scene: int = 2, seed: 
     for name in scenes:
         s = load_scene(name)
         r = s.ratio
-        h, w = (s.ms_lr.shape[0] // r) * r, (s.ms_lr.shape[1] // r) * r
-        ms_lr, pan = s.ms_lr[:h, :w], s.pan[:h * r, :w * r]
-        rr_ms, rr_pan = wald_degrade(ms_lr, pan, s.sensor, r)
+        pan, ms_lr, rr_pan, rr_ms = wald_pair(s)
         for p, m in ((pan, ms_lr), (rr_pan, rr_ms)):
             c = min(CROP // r, m.shape[0], m.shape[1])
             for _ in range(per_scene):

@@ -33,6 +33,18 @@ def _crop_to_ratio(pan: np.ndarray, ms: np.ndarray, ratio: int) -> tuple[np.ndar
     return pan[: h * ratio, : w * ratio], ms[:h, :w]
 
 
+def wald_pair(scene: Scene) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(pan, ms, pan_lr, ms_lr): the scene cropped so its MS is a multiple of the ratio (the
+    Wald-degraded pair then aligns, as engine.evaluation crops it), and that reduced-resolution pair."""
+    from padm_pansharpening.engine.degradation import wald_degrade
+
+    r = scene.ratio
+    h, w = (scene.ms_lr.shape[0] // r) * r, (scene.ms_lr.shape[1] // r) * r
+    pan, ms = scene.pan[: h * r, : w * r], scene.ms_lr[:h, :w]
+    ms_lr, pan_lr = wald_degrade(ms, pan, scene.sensor, r)
+    return pan, ms, pan_lr, ms_lr
+
+
 def _loadmat(path: Path) -> dict:
     from scipy.io import loadmat
 

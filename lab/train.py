@@ -45,15 +45,11 @@ def log(msg: str) -> None:
 
 def rr_inputs(name: str) -> dict:
     """Reduced-resolution (Wald, toolbox convention) inputs and ground truth of a scene."""
-    from .scenes import load_scene
-    from padm_pansharpening.engine.degradation import wald_degrade
+    from .scenes import load_scene, wald_pair
 
     scene = load_scene(name)
-    r = scene.ratio
-    h, w = (scene.ms_lr.shape[0] // r) * r, (scene.ms_lr.shape[1] // r) * r
-    gt = scene.ms_lr[:h, :w]
-    ms_lr, pan_lr = wald_degrade(gt, scene.pan[: h * r, : w * r], scene.sensor, r)
-    return {"name": name, "pan": pan_lr, "ms_lr": ms_lr, "gt": gt, "ratio": r, "sensor": scene.sensor,
+    _, gt, pan_lr, ms_lr = wald_pair(scene)
+    return {"name": name, "pan": pan_lr, "ms_lr": ms_lr, "gt": gt, "ratio": scene.ratio, "sensor": scene.sensor,
             "bits": scene.bits}
 
 
@@ -205,7 +201,7 @@ def train(cfg: TrainConfig | dict, fresh: bool = False) -> dict:
     net = net.to(dev)
     distill, teacher = None, None
     if cfg.distill is not None:
-        from .distill import DistillConfig
+        from .distill import DistillConfig, distill_loss
 
         if not cfg.init_from or cfg.full_resolution:
             raise ValueError("distill needs init_from (the teacher is the model it starts from) and no full_resolution")
@@ -264,8 +260,6 @@ def train(cfg: TrainConfig | dict, fresh: bool = False) -> dict:
         for g in opt.param_groups:
             g["lr"] = lr
         if distill is not None:
-            from .distill import distill_loss
-
             loss, to_teacher, to_truth = distill_loss(net, teacher, batch, distill)
             parts = [loss.item(), to_teacher.item(), to_truth.item()]
         else:
@@ -387,12 +381,14 @@ def _full_res_words(report: dict) -> str:
 
 
 def _loss_words(report: dict) -> str:
-    d = report.get("distill")
-    if not d:
+    if not report.get("distill"):
         return "L1 loss on x0"
+    from .distill import DistillConfig
+
+    d = DistillConfig.from_dict(report["distill"])
     return (f"distilled from the flip ensemble of `{report['init_from']}` (lab.distill: L1 to the teacher's mean x0 "
-            f"over the 4 input flips x{d.get('weight', 1.0)} + L1 to the true x0 x{d.get('truth_weight', 0.25)}, "
-            f"{round(100 * d.get('t1_share', 0.5))}% of the samples at t = 1, where the one-step sampler calls it)")
+            f"over the 4 input flips x{d.weight} + L1 to the true x0 x{d.truth_weight}, "
+            f"{round(100 * d.t1_share)}% of the samples at t = 1, where the one-step sampler calls it)")
 
 
 def _extra_pairs_words(cfg: TrainConfig) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .. import __version__
 from ..definitions import MODEL_SUFFIXES, MODELS_DIR, bundled_models, sensor_names
@@ -38,9 +39,11 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def model_lines() -> list[str]:
     """Every model file in the models folder (each suffix HFreqDiff reads), the bundled one marked."""
-    roles = {**{p: "quality best" for p in bundled_models("best")}, **{p: "quality fast" for p in bundled_models("fast")}}
-    if bundled_models("fast") == bundled_models("best"):
-        roles = {p: "quality fast and best" for p in bundled_models()}
+    presets: dict[Path, list[str]] = {}
+    for quality in ("fast", "best"):  # one file may serve both (fast falls back to the best model)
+        for p in bundled_models(quality):
+            presets.setdefault(p, []).append(quality)
+    roles = {p: "quality " + " and ".join(q) for p, q in presets.items()}
     files = sorted(p for p in MODELS_DIR.iterdir() if p.is_file() and p.suffix in MODEL_SUFFIXES) \
         if MODELS_DIR.is_dir() else []
     return [f"{p.name} ({p.stat().st_size / 1e6:.1f} MB{', bundled: ' + roles[p] if p in roles else ''})" for p in files]

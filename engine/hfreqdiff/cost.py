@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ..tiling import TileGrid, output_spans
 from .method import tile_halo
-from .pieces import GRID, NET_RADIUS, NETWORK_BAND_PIXELS, fitted_tile, network_area, piece_size
+from .pieces import GRID, NET_RADIUS, NETWORK_BAND_PIXELS, fitted_tile, network_area, piece_size, round_up
 from .rates import CPU_SECONDS_PER_CONDITION_UNIT, CPU_SECONDS_PER_NETWORK_UNIT  # measured (see rates)
 
 
@@ -35,7 +35,7 @@ def tiled_work(height: int, width: int, bands: int, ratio: int, tile: int, passe
     size = piece_size(bands, network_pixels)
 
     def net(span: int) -> int:  # the network window: output span plus the receptive field, on the 4 px grid
-        return -(-(span + 2 * NET_RADIUS) // GRID) * GRID
+        return round_up(span + 2 * NET_RADIUS, GRID)
 
     net_area = sum(network_area(net(rb - ra), net(cb - ca), size) for ra, rb in rows for ca, cb in cols)
     read_area = sum(b - a + 2 * halo for a, b in rows) * sum(b - a + 2 * halo for a, b in cols)

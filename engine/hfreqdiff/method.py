@@ -22,11 +22,9 @@ from ..sensors import Sensor
 from .conditioning import X0_SCALE, SceneStats, build_condition, fit_stats, reconstruct
 from .diffusion import Denoiser, ddim_sample, tile_noise
 from ..model_files import resolve_model
-from .pieces import GRID, NET_RADIUS, NETWORK_BAND_PIXELS, fitted_tile, pieced
+from .pieces import GRID, NET_RADIUS, NETWORK_BAND_PIXELS, fitted_tile, pieced, round_up
 from .rates import CPU_SECONDS_PER_NETWORK_UNIT
 from .runtime import onnx_denoiser, torch_denoiser
-
-__all__ = ["GRID", "NET_RADIUS", "HFreqDiffMethod", "sample_tile", "tile_halo", "flip_ensemble"]
 DEFAULT_STEPS = 1  # measured best against ground truth (models/HFREQDIFF_MODEL_CARD.md, quality vs steps)
 MTF_RADIUS = 20  # 41-tap MTF kernels
 
@@ -43,13 +41,9 @@ def condition_radius(ratio: int) -> int:
     return MTF_RADIUS + ratio + upsample_radius(ratio)
 
 
-def _round_up(n: int, m: int) -> int:
-    return -(-n // m) * m
-
-
 def tile_halo(ratio: int) -> int:
     """Halo (PAN px per side) that makes tiled sampling equal to whole-scene sampling."""
-    return _round_up(condition_radius(ratio) + NET_RADIUS, ratio)
+    return round_up(condition_radius(ratio) + NET_RADIUS, ratio)
 
 
 def flip_ensemble(denoiser: Denoiser) -> Denoiser:

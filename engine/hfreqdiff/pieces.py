@@ -1,7 +1,7 @@
 """Bounded network memory: the network runs on windows of at most NETWORK_BAND_PIXELS band-pixels.
 
-ONNX Runtime's peak memory grows with bands x window area (~0.5 kB per band-pixel on the CPU:
-2.1 GB for 8 bands x 640 x 640). A call on a larger array is split into pieces on the network's
+ONNX Runtime's peak memory grows with bands x window area (8 bands x 640 x 640 on the CPU: 2.1 GB
+with its NCHWc layout transform, 1.6 GB without, as the engine runs it). A call on a larger array is split into pieces on the network's
 4-pixel grid, each run with the network's context (NET_RADIUS) around it and stitched: the same x0
 as one call to float32 rounding (test). The tiler's tile is shrunk to the piece size (``fitted_tile``) so tiles do not
 waste work on piece overlaps.
@@ -17,14 +17,16 @@ GRID = 4  # the network works on a grid of 4 PAN pixels (two stride-2 levels)
 NET_REACH = 64  # receptive-field radius of the network in PAN pixels, worst grid phase (a test measures it)
 # The context the network is given around what is kept (PAN px): beyond 40 px the inputs' influence on
 # x0 is below 3e-5 (x0 units; at most 0.005 DN) on the WV3, Zhengzhou, Landsat 8 and GeoEye-1 scenes
-# with the shipped model, against 1e-3 at 32 px (tests/test_hfreqdiff.py checks it on a real crop). The
-# full reach (64) would cost 8-band scenes a third more network work.
+# with the shipped model, against 1e-3 at 32 px (measured on 512 px crops of those scenes; the tests
+# check the tiles and pieces it gives on a synthetic scene). The full reach (64) would cost 8-band
+# scenes a third more network work.
 NET_RADIUS = 40
-# Band-pixels per network call: keeps a default run's peak RSS under 1.5 GB (lab/reports/presets.md).
+# Band-pixels per network call: a default run peaked at 1.03 GB (2048^2 4-band, 1024^2 8-band) to
+# 1.27 GB (8192^2 4-band) in lab/reports/presets.md; 0.71 GiB for 768^2 8-band (tests/test_network_pieces.py).
 NETWORK_BAND_PIXELS = 1_680_000
 
 
-def _round_up(n: int, m: int) -> int:
+def round_up(n: int, m: int) -> int:
     return -(-n // m) * m
 
 
@@ -42,7 +44,7 @@ def spans(length: int, size: int) -> list[tuple[int, int]]:
     if core <= size:
         return [(0, length)]
     n = -(-core // size)
-    cuts = [NET_RADIUS + _round_up(core * k // n, GRID) for k in range(1, n)]
+    cuts = [NET_RADIUS + round_up(core * k // n, GRID) for k in range(1, n)]
     bounds = [0, *cuts, length]
     return list(zip(bounds[:-1], bounds[1:]))
 
