@@ -14,6 +14,9 @@ MODELS_DIR = PACKAGE_ROOT / "models"
 BUNDLED_MODEL_NAME = "hfreqdiff.onnx"
 FAST_MODEL_NAME = "hfreqdiff_fast.onnx"
 MODEL_SUFFIXES = (".onnx", ".pt")  # model files a user may give or a model folder holds, .onnx first
+# A model folder's file for the fast preset ends its name so (model_fast.onnx: a PADM folder that kept
+# the shipped models); the folder's other files serve best, and fast where it has no such file.
+FAST_MODEL_STEM = "_fast"
 
 HFREQDIFF = "hfreqdiff"
 # Engine method names of the classical baselines, simplest first (the reference toolbox's order), with
@@ -41,9 +44,13 @@ def bundled_model(quality: str = "best") -> Path:
     return MODELS_DIR / (FAST_MODEL_NAME if quality == "fast" else BUNDLED_MODEL_NAME)
 
 
-def model_files_in(folder: Path) -> list[Path]:
-    """Model files of a folder (a fine-tuned model), .onnx first, then .pt."""
-    return [f for s in MODEL_SUFFIXES for f in sorted(Path(folder).glob(f"*{s}"))]
+def model_files_in(folder: Path, quality: str = "best", suffixes: tuple[str, ...] = MODEL_SUFFIXES) -> list[Path]:
+    """Model files of a folder (a fine-tuned model) in the order a run of the quality preset takes
+    them: its own files first (FAST_MODEL_STEM), then by suffix (.onnx first, then .pt)."""
+    files = [f for s in suffixes for f in sorted(Path(folder).glob(f"*{s}"))]
+    fast = [f for f in files if f.stem.endswith(FAST_MODEL_STEM)]
+    rest = [f for f in files if f not in fast]
+    return fast + rest if quality == "fast" else rest + fast
 
 
 def sensor_names() -> list[str]:

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from .definitions import MODELS_DIR, bundled_models
+from .definitions import MODELS_DIR, bundled_models, model_files_in
 from .errors import PansharpenError
 from .gpu import only_torch_sees_the_gpu
 from .sensors import get_sensor
@@ -48,7 +48,7 @@ def _first_model(model: Optional[str | Path], suffixes: tuple[str, ...], quality
     if model is None:
         candidates = [p for s in suffixes for p in bundled_models(quality) if p.suffix == s]
     elif Path(model).is_dir():
-        candidates = [f for s in suffixes for f in sorted(Path(model).glob(f"*{s}"))]
+        candidates = model_files_in(Path(model), quality, suffixes)
     else:
         candidates = [Path(model)]
     return next((c for c in candidates if c.is_file()), None)

@@ -362,6 +362,25 @@ def test_torch_model_is_chosen_where_only_torch_sees_the_gpu(monkeypatch, tmp_pa
     assert chosen(None, "auto", "auto") == ("hfreqdiff.onnx", "onnx")
 
 
+def test_a_model_folder_serves_each_quality_preset_its_own_file(tmp_path):
+    """A folder with a fast-preset file (a PADM folder that kept the shipped models) gives it to fast
+    runs and its other files to best runs; a folder without one serves both presets the same file."""
+    from padm_pansharpening.engine import model_files
+
+    folder = tmp_path / "kept_shipped"
+    folder.mkdir()
+    for name in ("model.onnx", "model.pt", "model_fast.onnx"):
+        (folder / name).write_bytes(b"")
+
+    def chosen(quality: str, backend: str = "auto") -> str:
+        return model_files.resolve_model(folder, backend, "cpu", quality=quality)[0].name
+
+    assert chosen("fast") == "model_fast.onnx" and chosen("best") == "model.onnx"
+    assert chosen("best", "torch") == "model.pt" and chosen("fast", "torch") == "model_fast.onnx"
+    (folder / "model_fast.onnx").unlink()
+    assert chosen("fast") == chosen("best") == "model.onnx"
+
+
 def test_cuda_libraries_are_preloaded_only_when_onnx_runtime_may_use_cuda(monkeypatch, tmp_path):
     """onnxruntime-gpu's preload_dlls runs before a CUDA session only; a failing preload or a CUDA
     provider that cannot start leaves the CPU provider, and the provider that ran is reported."""

@@ -335,10 +335,19 @@ def test_guard_keeps_the_shipped_model_when_finetuning_hurts(ge1_crop, tmp_path)
     assert guard["kept"] == "shipped model", guard
     assert 1 <= len(guard["checks"]) <= cfg.checks  # along the way, and when the budget ends
     assert all(c["HQNR"] is None or c["HQNR"] < guard["shipped"]["HQNR"] for c in guard["checks"])
-    assert "Kept: **the shipped model**" in (out / "card.md").read_text()
-    kept, shipped = HFreqDiffMethod(model=out, quality="best"), HFreqDiffMethod(quality="best")
-    assert kept.ensemble == shipped.ensemble == "flips"
+    assert set(guard["shipped_presets"]) == {"best", "fast"}  # what each preset gives without fine-tuning
+    assert guard["shipped"]["HQNR"] == max(s["HQNR"] for s in guard["shipped_presets"].values())
+    card_md = (out / "card.md").read_text()
+    assert "Kept: **the shipped model**" in card_md and "fast preset (distilled, one pass)" in card_md
     pan, ms = pan[:128, :128], ms[:32, :32]
-    a = fuse_array(pan, ms, kept, ratio, sensor)
-    b = fuse_array(pan, ms, shipped, ratio, sensor)
-    assert np.abs(a - b).max() < 1e-3 * np.abs(b).max()
+    for quality, ensemble in (("best", "flips"), ("fast", "none")):  # each preset runs as without the folder
+        kept, shipped = HFreqDiffMethod(model=out, quality=quality), HFreqDiffMethod(quality=quality)
+        assert kept.ensemble == shipped.ensemble == ensemble
+        assert kept.model_path.name == ("model_fast.onnx" if quality == "fast" else "model.onnx")
+        assert kept.metadata["default_steps"] == shipped.metadata["default_steps"]
+        a = fuse_array(pan, ms, kept, ratio, sensor)
+        b = fuse_array(pan, ms, shipped, ratio, sensor)
+        assert np.abs(a - b).max() < 1e-3 * np.abs(b).max(), quality
+    # the fast model carries the scene's sensor like the folder's other model
+    from padm_pansharpening.engine.model_files import scene_model_sensor
+    assert scene_model_sensor(HFreqDiffMethod(model=out, quality="fast").metadata) == sensor.name

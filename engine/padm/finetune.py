@@ -14,10 +14,12 @@
    consistency loss on the scene itself: the one-step sample (t = 1, the default sampler) of
    the fused image Â must satisfy D(Â) ≈ LRMS and Σ w_b Â_b + c ≈ PAN with the same operator.
 4. Never worse (:mod:`.guard`): the bottom rows of the crop are held out of all of the above; the
-   shipped model and checkpoints of the scene model are scored there (no-reference HQNR); the best
-   checkpoint is kept, and the shipped model where no checkpoint beats it.
+   shipped model (as each quality preset runs it) and checkpoints of the scene model are scored there
+   (no-reference HQNR); the best checkpoint is kept, and the shipped models where no checkpoint beats
+   them.
 5. The scene model folder (:mod:`.model_folder`), written atomically (a hidden temporary folder
-   renamed at the end; a cancel or an error leaves nothing): ``model.pt``, ``model.onnx``,
+   renamed at the end; a cancel or an error leaves nothing): ``model.pt``, ``model.onnx`` (plus
+   ``model_fast.onnx``, the fast preset's model, where the shipped models are kept),
    ``profile.json`` (the operator), ``card.json`` and ``card.md`` (operator, losses, the held-out
    check, times).
 
@@ -314,6 +316,20 @@ def finetune_network(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sen
     return net.eval(), base_meta, record
 
 
+def shipped_fast_metadata(training: dict) -> dict[str, str]:
+    """The metadata of a kept-shipped folder's fast model: the shipped fast model's own, with the scene's
+    training record (its sensor travels with it, engine.model_files.scene_model_sensor)."""
+    from ..definitions import bundled_model
+    from ..hfreqdiff.export import model_metadata
+    from ..hfreqdiff.onnx_weights import read_onnx
+
+    path = bundled_model("fast")
+    own = read_onnx(path)[1]
+    return model_metadata({**{k: v for k, v in own.items() if k not in ("training", "net_config")},
+                           "training": {**training, "finetuned_from": path.name,
+                                        "base_training": json.loads(own.get("training", "{}") or "{}")}})
+
+
 def finetune_scene(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor, out: str | os.PathLike,
                    cfg: FinetuneConfig = FinetuneConfig(), progress: Optional[ProgressFn] = None,
                    is_cancelled: Optional[Callable[[], bool]] = None, base_model: Optional[Path] = None,
@@ -369,7 +385,8 @@ def finetune_scene(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Senso
             raise Cancelled()
         verdict = guard.verdict(record.get("checks", [])) if guard is not None else {"kept": "scene model",
                                                                                    "reason": "no held-out check"}
-        if verdict["kept"] == "shipped model":
+        kept_shipped = verdict["kept"] == "shipped model"
+        if kept_shipped:
             net, _ = load_torch_model(base_model)
         t_ft = time.monotonic() - t_start - t_op
         card = {
@@ -382,7 +399,6 @@ def finetune_scene(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Senso
             "guard": {**verdict, **(guard.summary() if guard is not None else {}),
                       "checks": record.get("checks", [])},
         }
-        kept_shipped = verdict["kept"] == "shipped model"
         training = {"finetuned_from": base_model.name, "scene": card["source"], "steps": record["steps"],
                     "fixed_mtf": cfg.fixed_mtf, "losses_after": record["losses_after"], "kept": verdict["kept"],
                     "base_training": json.loads(base_meta.get("training", "{}") or "{}")}
@@ -392,6 +408,9 @@ def finetune_scene(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Senso
         meta = model_metadata({**{k: v for k, v in base_meta.items() if k not in ("training", "default_ensemble")},
                                "default_ensemble": ensemble, "default_steps": base_meta.get("default_steps", "1"),
                                "training": training, "scene_operator": operator_summary(profile)})
+        # a folder that keeps the shipped models runs each preset as without fine-tuning: fast its own model
+        fast = (guard.presets.get("fast") is not None) if guard is not None else False
+        fast_model = (bundled_model("fast"), shipped_fast_metadata(training)) if kept_shipped and fast else None
         report(0.96, "writing the scene model")
 
         def make_card(export_s: float) -> dict:
@@ -399,7 +418,7 @@ def finetune_scene(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Senso
                                "total": round(time.monotonic() - t_start, 1)}
             return card
 
-        card = write_model_folder(out, net, meta, replace(profile, sensor=sensor.name), make_card)
+        card = write_model_folder(out, net, meta, replace(profile, sensor=sensor.name), make_card, fast_model)
         report(1.0, f"scene model written to {out}")
         return FinetuneResult(out, card)
     finally:

@@ -9,10 +9,11 @@ import shutil
 import time
 import uuid
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
+from ..definitions import FAST_MODEL_STEM
 from ..errors import PansharpenError
 from .profile import DegradationProfile
 
@@ -33,9 +34,11 @@ def check_model_folder(out: str | os.PathLike) -> Path:
 
 
 def write_model_folder(out: Path, net, meta: dict[str, str], profile: DegradationProfile,
-                       make_card: Callable[[float], dict]) -> dict:
+                       make_card: Callable[[float], dict], fast_model: Optional[tuple[Path, dict[str, str]]] = None) -> dict:
     """Write everything into a hidden sibling folder, then rename it to ``out``; nothing is left on
-    failure or interruption. ``make_card(export_seconds)`` gives the card, written last."""
+    failure or interruption. ``make_card(export_seconds)`` gives the card, written last.
+    ``fast_model`` (an .onnx file, the metadata it gets): also written as the folder's model of the
+    fast preset (definitions.FAST_MODEL_STEM), where the folder keeps the shipped models."""
     from ..hfreqdiff.export import export_onnx, save_torch
     from .profile import write_profile
 
@@ -45,6 +48,8 @@ def write_model_folder(out: Path, net, meta: dict[str, str], profile: Degradatio
         tmp.mkdir()
         save_torch(net, tmp / "model.pt", meta)
         export_onnx(net, tmp / "model.onnx", meta)
+        if fast_model is not None:
+            copy_onnx_with_metadata(fast_model[0], tmp / f"model{FAST_MODEL_STEM}.onnx", fast_model[1])
         write_profile(tmp / "profile.json", profile)
         card = make_card(time.monotonic() - t0)
         (tmp / "card.json").write_text(json.dumps(card, indent=1))
@@ -58,6 +63,17 @@ def write_model_folder(out: Path, net, meta: dict[str, str], profile: Degradatio
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return card
+
+
+def copy_onnx_with_metadata(src: Path, dst: Path, meta: dict[str, str]) -> None:
+    """``src`` with its metadata replaced by ``meta`` (the weights and the network config kept)."""
+    import onnx
+
+    model = onnx.load(str(src))
+    props = {p.key: p.value for p in model.metadata_props}
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, {**{k: v for k, v in props.items() if k == "net_config"}, **meta})
+    onnx.save(model, str(dst))
 
 
 def operator_summary(profile: DegradationProfile) -> dict:
@@ -82,8 +98,9 @@ def guard_markdown(guard: dict) -> str:
     """The never-worse section of the card: which model the folder keeps, and the held-out scores."""
     if not guard.get("shipped"):
         return f"## Never worse\n\nKept: the {guard.get('kept', 'scene model')} ({guard.get('reason', '')}).\n"
-    sh = guard["shipped"]
-    rows = [f"| shipped model (its default ensemble) | {sh['HQNR']:.4f} | {sh['D_lambda_K']:.4f} | {sh['D_s']:.4f} |"]
+    presets = guard.get("shipped_presets") or {"best": guard["shipped"]}
+    label = {"best": "shipped model, best preset (flip ensemble)", "fast": "shipped model, fast preset (distilled, one pass)"}
+    rows = [f"| {label.get(k, k)} | {sh['HQNR']:.4f} | {sh['D_lambda_K']:.4f} | {sh['D_s']:.4f} |" for k, sh in presets.items()]
     rows += [f"| scene model at step {c['step']} ({c['seconds']:.0f} s) | " + " | ".join(
         "diverged" if c[k] is None else f"{c[k]:.4f}" for k in ("HQNR", "D_lambda_K", "D_s")) + " |"
         for c in guard.get("checks", [])]
@@ -102,6 +119,13 @@ def card_markdown(card: dict) -> str:
                      for i, (k, s, w) in enumerate(zip(op["kernels"], op["shifts_lr_px"], op["spectral_weights"])))
     b, a = tr["losses_before"], tr["losses_after"]
     pk = op["pan_kernel"]
+    if card.get("guard", {}).get("kept") == "shipped model":
+        runs = ("The folder keeps the shipped models (fine-tuning did not beat them, below): `--quality fast` "
+                f"runs `model{FAST_MODEL_STEM}.onnx` (the distilled model, one pass), `--quality best` `model.onnx` "
+                "with its flip ensemble, as without fine-tuning.")
+    else:
+        runs = ("The model runs without the flip ensemble, at either quality preset: it was fine-tuned on "
+                "unflipped patches of this scene.")
     return f"""# Scene model ({'fixed sensor MTF, ablation' if card['fixed_mtf'] else 'HFreqDiff + PADM fine-tuning'})
 
 Scene: PAN `{card['source'].get('pan', '-')}`, MS `{card['source'].get('ms', '-')}`; sensor {card['source']['sensor']},
@@ -111,8 +135,7 @@ on {card['machine']}.
 
 Use: `python -m padm_pansharpening fuse --method hfreqdiff --model <this folder> ...`
 (the folder carries its sensor, {sensor}: the band descriptors come from it, and a run given another
-sensor is refused). The model runs without the flip ensemble: it
-was fine-tuned on unflipped patches of this scene. Output geometry: {geometry}.
+sensor is refused). {runs} Output geometry: {geometry}.
 
 ## Degradation operator ({'sensor MTF guess' if card['fixed_mtf'] else 'learned by PADM'})
 
