@@ -8,6 +8,8 @@ arrays in digital numbers; the first argument of each comparison metric is the r
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 from scipy import ndimage
 
@@ -226,10 +228,11 @@ def _matlab_uint16(img: np.ndarray) -> np.ndarray:
 
 
 def q2n(reference: np.ndarray, fused: np.ndarray, block: int = 32, shift: int = 32,
-        chunk: int = 256) -> float:
+        chunk: int = 256, mask: Optional[np.ndarray] = None) -> float:
     """Q2n (Q4/Q8): hypercomplex UIQI on block x block windows every ``shift`` pixels, images
     mirror-padded to cover the grid and cast to uint16, bands zero-padded to a power of 2;
-    mean over windows of the modulus (toolbox q2n.m)."""
+    mean over windows of the modulus (toolbox q2n.m). ``mask`` (bool, the window grid): the mean
+    over the windows it selects only (a held-out part of the image, engine.padm.guard)."""
     ref, fus = _check_pair(reference, fused)
     h, w, nb = ref.shape
     steps_y, steps_x = -(-h // shift), -(-w // shift)
@@ -257,7 +260,17 @@ def q2n(reference: np.ndarray, fused: np.ndarray, block: int = 32, shift: int = 
     for s in range(0, rb.shape[0], chunk):
         q = _onions_quality(rb[s:s + chunk], fb[s:s + chunk])
         values.append(np.sqrt(np.sum(q ** 2, axis=1)))
-    return float(np.mean(np.concatenate(values)))
+    return float(np.mean(_selected(np.concatenate(values), mask, (steps_y, steps_x))))
+
+
+def _selected(values: np.ndarray, mask: Optional[np.ndarray], grid: tuple[int, int]) -> np.ndarray:
+    """The per-block values (row-major over ``grid``) that ``mask`` selects (all without a mask)."""
+    if mask is None:
+        return values
+    mask = np.asarray(mask, bool)
+    if mask.shape != grid or not mask.any():
+        raise ValueError(f"block mask {mask.shape} must match the block grid {grid} and select a block")
+    return values[mask.ravel()]
 
 
 def _mirror_pad(img: np.ndarray, pad_y: int, pad_x: int) -> np.ndarray:
@@ -267,7 +280,7 @@ def _mirror_pad(img: np.ndarray, pad_y: int, pad_x: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- full resolution
 
-def _uqi_blocks(a: np.ndarray, b: np.ndarray, size: int) -> float:
+def _uqi_blocks(a: np.ndarray, b: np.ndarray, size: int, mask: Optional[np.ndarray] = None) -> float:
     """Mean UIQI over distinct size x size blocks (blockproc + uqi of D_s.m / D_lambda.m)."""
     h, w = a.shape
     ny, nx = h // size, w // size
@@ -279,41 +292,45 @@ def _uqi_blocks(a: np.ndarray, b: np.ndarray, size: int) -> float:
     caa, cbb, cab = (da * da).sum(1) / n1, (db * db).sum(1) / n1, (da * db).sum(1) / n1
     with np.errstate(divide="ignore", invalid="ignore"):
         q = 4.0 * cab * ma * mb / (caa + cbb) / (ma ** 2 + mb ** 2)
-    return float(np.mean(q))
+    return float(np.mean(_selected(q, mask, (ny, nx))))
 
 
-def d_lambda_k(fused: np.ndarray, ms_up: np.ndarray, sensor: Sensor, ratio: int, block: int = 32) -> float:
-    """Khan's spectral distortion: 1 - Q2n(MS upsampled, MTF-filtered fused), blocks of ``block``."""
+def d_lambda_k(fused: np.ndarray, ms_up: np.ndarray, sensor: Sensor, ratio: int, block: int = 32,
+               mask: Optional[np.ndarray] = None) -> float:
+    """Khan's spectral distortion: 1 - Q2n(MS upsampled, MTF-filtered fused), blocks of ``block``
+    (``mask``: over the blocks it selects, the images filtered whole)."""
     fused, ms_up = _check_pair(fused, ms_up)
     degraded = mtf_filter(fused, sensor.gains(fused.shape[2]), ratio)
-    return 1.0 - q2n(ms_up, degraded, block, block)
+    return 1.0 - q2n(ms_up, degraded, block, block, mask=mask)
 
 
-def d_s(fused: np.ndarray, ms_up: np.ndarray, pan: np.ndarray, ratio: int, block: int = 32) -> float:
+def d_s(fused: np.ndarray, ms_up: np.ndarray, pan: np.ndarray, ratio: int, block: int = 32,
+        mask: Optional[np.ndarray] = None) -> float:
     """QNR spatial distortion (toolbox 1.0 option): mean_b |Q(F_b, PAN) - Q(MS_up_b, PAN_LR_up)|,
     Q over distinct blocks, PAN_LR_up = interp23tap(imresize(PAN, 1/ratio))."""
     fused, ms_up = _check_pair(fused, ms_up)
     pan = np.asarray(pan, dtype=np.float64)
     pan_low = upsample_ms(imresize_bicubic(pan, 1.0 / ratio), ratio)
-    diffs = [abs(_uqi_blocks(fused[:, :, b], pan, block) - _uqi_blocks(ms_up[:, :, b], pan_low, block))
+    diffs = [abs(_uqi_blocks(fused[:, :, b], pan, block, mask) - _uqi_blocks(ms_up[:, :, b], pan_low, block, mask))
              for b in range(fused.shape[2])]
     return float(np.mean(diffs))
 
 
-def d_lambda(fused: np.ndarray, ms_up: np.ndarray, block: int = 32) -> float:
+def d_lambda(fused: np.ndarray, ms_up: np.ndarray, block: int = 32, mask: Optional[np.ndarray] = None) -> float:
     """QNR spectral distortion (toolbox 1.0 option): mean over band pairs of
     |Q(F_i, F_j) - Q(MS_up_i, MS_up_j)|, Q over distinct blocks."""
     fused, ms_up = _check_pair(fused, ms_up)
     nb = fused.shape[2]
-    diffs = [abs(_uqi_blocks(fused[:, :, i], fused[:, :, j], block)
-                 - _uqi_blocks(ms_up[:, :, i], ms_up[:, :, j], block))
+    diffs = [abs(_uqi_blocks(fused[:, :, i], fused[:, :, j], block, mask)
+                 - _uqi_blocks(ms_up[:, :, i], ms_up[:, :, j], block, mask))
              for i in range(nb - 1) for j in range(i + 1, nb)]
     return float(np.mean(diffs)) if diffs else 0.0
 
 
 def full_resolution_metrics(fused: np.ndarray, ms_lr: np.ndarray, pan: np.ndarray, sensor: Sensor,
-                            ratio: int, block: int = 32) -> dict[str, float]:
-    """HQNR (D_lambda_K, D_s) and QNR (D_lambda, D_s) of a fused image at full resolution.
+                            ratio: int, block: int = 32, mask: Optional[np.ndarray] = None) -> dict[str, float]:
+    """HQNR (D_lambda_K, D_s) and QNR (D_lambda, D_s) of a fused image at full resolution;
+    ``mask`` (bool, one per block of the cut image): averaged over the blocks it selects only.
 
     ``ms_lr`` is the original MS; it is upsampled with :func:`upsample_ms`. Where the PAN size is
     not a multiple of the block size, the images are cut to the largest multiple (top-left part,
@@ -330,9 +347,9 @@ def full_resolution_metrics(fused: np.ndarray, ms_lr: np.ndarray, pan: np.ndarra
         raise ValueError(f"image {fused.shape[:2]} smaller than one {unit}x{unit} block")
     if (h, w) != fused.shape[:2]:
         fused, ms_up, pan = fused[:h, :w], ms_up[:h, :w], pan[:h, :w]
-    dl_k = d_lambda_k(fused, ms_up, sensor, ratio, block)
-    ds = d_s(fused, ms_up, pan, ratio, block)
-    dl = d_lambda(fused, ms_up, block)
+    dl_k = d_lambda_k(fused, ms_up, sensor, ratio, block, mask)
+    ds = d_s(fused, ms_up, pan, ratio, block, mask)
+    dl = d_lambda(fused, ms_up, block, mask)
     return {"D_lambda_K": dl_k, "D_s": ds, "HQNR": (1.0 - dl_k) * (1.0 - ds),
             "QNR_D_lambda": dl, "QNR_D_s": ds, "QNR": (1.0 - dl) * (1.0 - ds)}
 

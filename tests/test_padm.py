@@ -308,15 +308,70 @@ def test_interrupted_finetune_leaves_nothing(ge1_crop, tmp_path, monkeypatch, wh
     assert not out.exists() and list(out.parent.iterdir()) == []
 
 
-def test_holdout_split_keeps_whole_metric_blocks():
-    from padm_pansharpening.engine.padm.guard import split_holdout
+def test_held_out_cells_are_spread_and_never_trained_on():
+    """A quarter of the crop in cells spread over it (one in every row and column of four); the
+    full-resolution crops of fine-tuning never touch them, between them every other pixel is
+    reachable, and the scoring windows hold them with their margin."""
+    from padm_pansharpening.engine.padm.guard import held_out_cells
 
-    pan, ms = np.zeros((1024, 512)), np.zeros((256, 128, 4))
-    s = split_holdout(pan, ms, 4, 192)
-    assert s.hold_pan.shape == (256, 512) and s.hold_ms.shape == (64, 128, 4)
-    assert s.train_pan.shape == (768, 512) and s.train_ms.shape == (192, 128, 4)
-    small = split_holdout(np.zeros((240, 240)), np.zeros((60, 60, 4)), 4, 192)
-    assert small.hold_pan is None and small.train_pan.shape == (240, 240)  # too small: nothing held out
+    held = held_out_cells((1024, 1024))
+    assert held.cell == 256 and held.count == 4 and held.pixels().mean() == 0.25
+    rows, cols = np.nonzero(held.cells)
+    assert sorted(rows) == [0, 1, 2, 3] and sorted(cols) == [0, 1, 2, 3]  # every row and column of cells
+    assert held.blocks().shape == (32, 32) and held.blocks().sum() == 4 * 64
+    mask = held.pixels()
+    corners = held.free_corners(96, 4)
+    covered = np.zeros_like(mask)
+    for y, x in corners:
+        assert not mask[y:y + 96, x:x + 96].any()
+        covered[y:y + 96, x:x + 96] = True
+    assert np.array_equal(covered, ~mask)
+    windowed = np.zeros_like(mask)
+    for r0, r1, c0, c1 in held.windows(32):
+        windowed[r0:r1, c0:c1] = True
+    assert windowed[mask].all() and windowed.mean() < 0.4  # scoring fuses 39 % of the crop
+    small = held_out_cells((384, 1000))  # smaller cells where 256 px ones do not fit twice
+    assert small.cell == 128 and small.count == 5 and not small.pixels()[:, 896:].any()
+    assert held_out_cells((255, 1024)) is None  # too small to hold a cell out
+
+
+def test_block_masks_score_the_selected_blocks_only():
+    """The masked metrics equal the metrics of the selected part where it is a rectangle of whole blocks."""
+    from padm_pansharpening.engine.metrics import _uqi_blocks, q2n
+
+    rng = np.random.default_rng(3)
+    a, b = rng.uniform(100, 900, (64, 96, 4)), rng.uniform(100, 900, (64, 96, 4))
+    mask = np.zeros((2, 3), bool)
+    mask[:, 1:] = True
+    assert q2n(a, b, mask=mask) == pytest.approx(q2n(a[:, 32:], b[:, 32:]), abs=1e-12)
+    assert _uqi_blocks(a[..., 0], b[..., 0], 32, mask) == pytest.approx(_uqi_blocks(a[:, 32:, 0], b[:, 32:, 0], 32), abs=1e-12)
+    assert q2n(a, b, mask=np.ones((2, 3), bool)) == q2n(a, b)
+
+
+def test_reduced_scale_loss_gives_held_out_cells_no_weight():
+    import torch
+
+    from padm_pansharpening.engine.hfreqdiff.objective import x0_loss
+    from padm_pansharpening.engine.hfreqdiff.pairs import PatchSampler, TrainingPair
+    from padm_pansharpening.engine.padm.guard import held_out_cells
+
+    held = held_out_cells((512, 512))
+    rng = np.random.default_rng(0)
+    weight = (~held.pixels(4)).astype(np.float32)
+    pair = TrainingPair("t", 4, rng.normal(size=(3, 3, 128, 128)).astype(np.float32),
+                        rng.normal(size=(2, 128, 128)).astype(np.float32), np.ones(3, np.float32),
+                        rng.normal(size=(3, 128, 128)).astype(np.float32), np.zeros((3, 4), np.float32), weight)
+    batch = {k: torch.from_numpy(v) for k, v in PatchSampler([pair], 64, 4, subset_prob=0.0, augment=False).sample().items()}
+    assert batch["weight"].shape == (4, 1, 64, 64)
+
+    class Echo(torch.nn.Module):  # predicts 0: the loss is the weighted mean |x0|
+        def forward(self, x_t, t, band, pan, desc, stats):
+            return torch.zeros_like(x_t)
+
+    want = (batch["weight"] * batch["x0"].abs()).sum() / (batch["weight"].sum() * 3)
+    assert float(x0_loss(Echo(), batch)) == pytest.approx(float(want), rel=1e-6)
+    batch["x0"] = batch["x0"] + 100.0 * (1 - batch["weight"])  # anything on held-out cells: no change
+    assert float(x0_loss(Echo(), batch)) == pytest.approx(float(want), rel=1e-6)
 
 
 def test_guard_keeps_the_shipped_model_when_finetuning_hurts(ge1_crop, tmp_path):

@@ -143,7 +143,7 @@ def add_finetune_command(sub: argparse._SubParsersAction) -> None:
                    help="ablation: fine-tune with the sensor's MTF guess instead of the learned operator")
     p.add_argument("--no-guard", action="store_true",
                    help="for studies: keep the fine-tuned model even where the shipped one scores better on the "
-                        "held-out rows (default: the folder keeps whichever scores better)")
+                        "held-out cells (default: the folder keeps whichever scores better)")
     p.add_argument("--seed", type=int, default=0, help="seed of PADM, the patch sampling and the noise")
     _add_run_options(p)
     p.set_defaults(func=cmd_finetune)

@@ -18,7 +18,7 @@ def learning_rate(lr: float, lr_min: float, warmup_steps: int, step: int, frac: 
 
 def x0_loss(net, batch: dict):
     """L1 of the x0 prediction at a uniform random time. ``batch``: tensors x0, band, pan, desc and
-    band_stats (used by networks built with them)."""
+    band_stats (used by networks built with them); with ``weight`` (N, 1, H, W), the weighted mean."""
     import torch
 
     from .diffusion import q_sample
@@ -27,7 +27,10 @@ def x0_loss(net, batch: dict):
     t = torch.rand(x0.shape[0], device=x0.device)
     x_t = q_sample(x0, torch.randn_like(x0), t[:, None, None, None])
     pred = net(x_t, t, batch["band"], batch["pan"], batch["desc"], batch["band_stats"])
-    return (pred - x0).abs().mean()
+    weight = batch.get("weight")
+    if weight is None:
+        return (pred - x0).abs().mean()
+    return (weight * (pred - x0).abs()).sum() / (weight.sum() * x0.shape[1]).clamp_min(1.0)
 
 
 def block_uiqi(a, b, size: int = Q_BLOCK):

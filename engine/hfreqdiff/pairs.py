@@ -8,6 +8,7 @@ pipeline does, then patches are cut from it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -26,6 +27,7 @@ class TrainingPair:
     desc: np.ndarray  # (B,) float32
     x0: np.ndarray  # (B, H, W) float32 target residual
     band_stats: np.ndarray  # (B, BAND_STATS) float32 scene statistics of the input pair
+    weight: Optional[np.ndarray] = None  # (H, W) float32 weight of each pixel in the x0 loss (None: 1)
 
     @property
     def n_bands(self) -> int:
@@ -81,22 +83,26 @@ class PatchSampler:
 
     def sample(self) -> dict[str, np.ndarray]:
         """Batch dict: x0 (N, B, P, P), band (N, B, 3, P, P), pan (N, 2, P, P), desc (N, B),
-        band_stats (N, B, BAND_STATS)."""
+        band_stats (N, B, BAND_STATS); weight (N, 1, P, P) where the pair has one."""
         pair = self.pairs[self.rng.choice(len(self.pairs), p=self.weights)]
         bands = self._bands(pair.n_bands)
         _, h, w = pair.x0.shape
         r, p = pair.ratio, self.patch
         out: dict[str, list] = {"x0": [], "band": [], "pan": [], "desc": [], "band_stats": []}
+        if pair.weight is not None:
+            out["weight"] = []
         for _ in range(self.batch):
             i = int(self.rng.integers(0, (h - p) // r + 1)) * r
             j = int(self.rng.integers(0, (w - p) // r + 1)) * r
             arrays = [pair.x0[bands, i:i + p, j:j + p], pair.band[bands, :, i:i + p, j:j + p],
                       pair.pan[:, i:i + p, j:j + p]]
+            if pair.weight is not None:
+                arrays.append(pair.weight[None, i:i + p, j:j + p])
             k, flip = 0, False
             if self.augment:
                 k = int(self.rng.integers(0, 4))
                 flip = self.rng.random() < 0.5
-            for n_, a in zip(("x0", "band", "pan"), arrays):
+            for n_, a in zip(("x0", "band", "pan", "weight"), arrays):
                 a = np.rot90(a, k, axes=(-2, -1))
                 if flip:
                     a = a[..., ::-1]

@@ -13,10 +13,11 @@
    :mod:`lab.train` (x0 L1 at a random time) on those pairs, plus a full-resolution
    consistency loss on the scene itself: the one-step sample (t = 1, the default sampler) of
    the fused image Â must satisfy D(Â) ≈ LRMS and Σ w_b Â_b + c ≈ PAN with the same operator.
-4. Never worse (:mod:`.guard`): the bottom rows of the crop are held out of all of the above; the
-   shipped model (as each quality preset runs it) and checkpoints of the scene model are scored there
-   (no-reference HQNR); the best checkpoint is kept, and the shipped models where no checkpoint beats
-   them.
+4. Never worse (:mod:`.guard`): cells spread over the crop (a quarter of it) are held out of the
+   fine-tuning (its full-resolution crops avoid them, its reduced-scale loss ignores their pixels);
+   the shipped model (as each quality preset runs it) and checkpoints of the scene model fuse the
+   crop and are scored there (no-reference HQNR); the best checkpoint is kept, and the shipped
+   models where no checkpoint beats them.
 5. The scene model folder (:mod:`.model_folder`), written atomically (a hidden temporary folder
    renamed at the end; a cancel or an error leaves nothing): ``model.pt``, ``model.onnx`` (plus
    ``model_fast.onnx``, the fast preset's model, where the shipped models are kept),
@@ -42,7 +43,7 @@ from ..hfreqdiff.objective import learning_rate, spatial_distortion, x0_loss
 from ..machine import machine_summary
 from ..sensors import Sensor
 from ..tiling import central_window
-from .guard import NeverWorse, rank, split_holdout
+from .guard import HeldOut, NeverWorse, held_out_cells, rank
 from .model_folder import check_model_folder, operator_summary, write_model_folder
 from .profile import DegradationProfile
 
@@ -78,7 +79,7 @@ class FinetuneConfig:
     fixed_mtf: bool = False  # ablation: the sensor's MTF guess instead of the learned operator
     align: str = "pan"  # "pan": the output is moved onto the PAN's geometry by the learned shifts;
     #                     "ms": the shifts are learned and reported but not applied (the MS's geometry)
-    guard: bool = True  # never worse: keep the shipped model unless the scene model beats it on held-out rows
+    guard: bool = True  # never worse: keep the shipped model unless the scene model beats it on held-out cells
     checks: int = 3  # held-out scores along the fine-tuning (the best checkpoint is kept)
 
 
@@ -105,14 +106,19 @@ def aligned_ms(ms_lr: np.ndarray, shifts: np.ndarray) -> np.ndarray:
                      for b in range(ms_lr.shape[2])], axis=2)
 
 
-def reduced_pair(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor, profile: DegradationProfile):
-    """A reduced-scale training pair made with the operator (engine.hfreqdiff.data.TrainingPair)."""
+def reduced_pair(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor, profile: DegradationProfile,
+                 held: Optional[HeldOut] = None):
+    """A reduced-scale training pair made with the operator (engine.hfreqdiff.pairs.TrainingPair); its
+    loss weight is 0 on the ``held`` cells (the pair's grid is the MS's)."""
     from ..hfreqdiff.pairs import make_pair
 
     target = aligned_ms(ms_lr, profile.shifts)
     ms_red = profile.degrade_ms(target)
     pan_red = profile.degrade_pan(pan)
-    return make_pair("scene/reduced", pan_red, ms_red, target, ratio, sensor)
+    pair = make_pair("scene/reduced", pan_red, ms_red, target, ratio, sensor)
+    if held is not None:
+        pair.weight = (~held.pixels(ratio)[:pair.x0.shape[1], :pair.x0.shape[2]]).astype(np.float32)
+    return pair
 
 
 class FullScale:
@@ -120,7 +126,8 @@ class FullScale:
     one-step sample under the operator."""
 
     def __init__(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor, profile: DegradationProfile,
-                 patch: int, seed: int):
+                 patch: int, seed: int, held: Optional[HeldOut] = None):
+        """``held``: cells no crop may touch (the never-worse check's)."""
         import torch
 
         from ..hfreqdiff.conditioning import X0_SCALE, fit_stats
@@ -155,6 +162,10 @@ class FullScale:
                                   "crop: use a larger scene.")
         self.step = step
         self.rng = np.random.default_rng(seed)
+        self.free = held.free_corners(self.patch, step) if held is not None else None
+        if self.free is not None and not len(self.free):
+            raise PansharpenError(f"Fine-tuning crops of {self.patch} px do not fit between the held-out cells: "
+                                  "use a smaller crop size or turn the never-worse check off.")
 
     def to(self, device) -> "FullScale":
         """Move the scene's tensors and the operator to a torch device (stage-2 training on a GPU)."""
@@ -164,6 +175,8 @@ class FullScale:
         return self
 
     def corners(self, n: int) -> list[tuple[int, int]]:
+        if self.free is not None:
+            return [tuple(c) for c in self.free[self.rng.integers(0, len(self.free), n)].tolist()]
         h, w = self.pan.shape[-2:]
         ys = self.rng.integers(0, (h - self.patch) // self.step + 1, n) * self.step
         xs = self.rng.integers(0, (w - self.patch) // self.step + 1, n) * self.step
@@ -229,7 +242,8 @@ def _eval_losses(net, pair_batch: dict, full: FullScale, corners, seed: int) -> 
 def finetune_network(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor, profile: DegradationProfile,
                      cfg: FinetuneConfig, seconds: float, base_model: Path, progress: ProgressFn,
                      is_cancelled: Callable[[], bool],
-                     score: Optional[Callable[[object], dict]] = None) -> tuple[object, dict, dict]:
+                     score: Optional[Callable[[object], dict]] = None,
+                     held: Optional[HeldOut] = None) -> tuple[object, dict, dict]:
     """(fine-tuned network, base model metadata, training record) within ``seconds``. ``score(net)``
     (a held-out HQNR, see .guard) is called ``cfg.checks`` times along the way; the network returned
     is then the best-scoring checkpoint, and the record lists the checks."""
@@ -240,13 +254,13 @@ def finetune_network(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sen
     from ..hfreqdiff.runtime import load_torch_model
 
     torch.manual_seed(cfg.seed)
-    pair = reduced_pair(pan, ms_lr, ratio, sensor, profile)
+    pair = reduced_pair(pan, ms_lr, ratio, sensor, profile, held)
     patch = int(min(cfg.patch, min(pair.x0.shape[1:]) // 4 * 4))
     if patch < 16:
         raise PansharpenError(f"The scene is too small to fine-tune on (reduced scale {pair.x0.shape[2]}x"
                               f"{pair.x0.shape[1]} px): use a larger scene.")
     sampler = PatchSampler([pair], patch, cfg.batch, seed=cfg.seed, subset_prob=0.0, augment=False)
-    full = FullScale(pan, ms_lr, ratio, sensor, profile, cfg.fr_patch, cfg.seed + 1)
+    full = FullScale(pan, ms_lr, ratio, sensor, profile, cfg.fr_patch, cfg.seed + 1, held)
     net, base_meta = load_torch_model(base_model)
     net.train()
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
@@ -355,9 +369,7 @@ def finetune_scene(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Senso
     pan, ms_lr = central_crop(np.asarray(pan, np.float64), np.asarray(ms_lr, np.float64), ratio, cfg.max_pan)
     if not 3 <= ms_lr.shape[2] <= 8:
         raise PansharpenError(f"HFreqDiff serves 3 to 8 MS bands, the MS has {ms_lr.shape[2]}: select 3-8 bands.")
-    split = split_holdout(pan, ms_lr, ratio, 2 * cfg.fr_patch) if cfg.guard else None
-    if split is not None and split.hold_pan is not None:
-        pan, ms_lr = split.train_pan, split.train_ms  # everything learns on the rows above the held-out ones
+    held = held_out_cells(pan.shape) if cfg.guard else None
     budget = cfg.budget_minutes * 60.0
     old_threads = torch.get_num_threads()
     torch.set_num_threads(max(1, cfg.threads))
@@ -373,14 +385,14 @@ def finetune_scene(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Senso
         if cfg.align not in ("pan", "ms"):
             raise PansharpenError(f"Unknown alignment '{cfg.align}': use pan or ms.")
         used = profile if cfg.align == "pan" else replace(profile, shifts=np.zeros_like(profile.shifts))
-        guard = NeverWorse(split, ratio, sensor, base_model) if split is not None and split.hold_pan is not None else None
+        guard = NeverWorse(pan, ms_lr, held, ratio, sensor, base_model) if held is not None else None
         if guard is not None:
-            report(frac_op, "scoring the shipped model on the held-out rows")
+            report(frac_op, "scoring the shipped model on the held-out cells")
             guard.score_shipped()
             remaining = max(remaining - cfg.checks * guard.seconds_per_check, MIN_FINETUNE_SECONDS)
         net, base_meta, record = finetune_network(pan, ms_lr, ratio, sensor, used, cfg, remaining, base_model,
                                                   sub(frac_op, 0.95), cancelled,
-                                                  guard.score_scene_model if guard is not None else None)
+                                                  guard.score_scene_model if guard is not None else None, held)
         if cancelled():
             raise Cancelled()
         verdict = guard.verdict(record.get("checks", [])) if guard is not None else {"kept": "scene model",

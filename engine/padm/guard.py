@@ -1,13 +1,21 @@
-"""Never worse than the shipped model: score a network on part of the scene held out of fine-tuning.
+"""Never worse than the shipped model: score a network on cells of the scene held out of fine-tuning.
 
-The fine-tuning learns on the top of the scene crop; the bottom rows (``HOLDOUT_FRACTION`` of it,
-whole Q-blocks) are held out. A network is scored there by fusing the held-out part exactly as a
-user's run would (its sampler steps, its ensemble) and measuring the full-resolution, no-reference
-quality HQNR = (1 - D_lambda_K)(1 - D_s) of the reference toolbox (engine.metrics). The shipped
-model is scored as each quality preset runs it (best: models/hfreqdiff.onnx with its flip ensemble;
-fast: the distilled models/hfreqdiff_fast.onnx, one pass); the scene model, which runs the same at
-both presets, is kept only where it beats the higher of those scores. Otherwise the folder keeps the
-shipped models, so that each preset runs there as it does without fine-tuning.
+The held-out part is spread over the scene crop: square cells of the crop's cell grid on a diagonal
+(one cell in every row and column of four: a quarter of a 1024 x 1024 crop), so that it samples
+every part of the scene (one strip at the bottom was one kind of content: a Zhengzhou fine-tune
+beat the shipped model there and lost on the whole crop, lab/reports/padm_guard.md). Fine-tuning
+never learns from them: its full-resolution crops avoid them, and its reduced-scale loss gives
+their pixels no weight (their inputs are still seen as the surroundings of other pixels; the
+degradation operator, a few hundred parameters, is learned on the whole crop).
+
+A network is scored as a tiled run fuses the scene: fitted on the whole crop, each held-out cell
+fused as a tile with ``SCORE_MARGIN`` px of the scene around it (its sampler steps, its ensemble),
+then the full-resolution, no-reference HQNR = (1 - D_lambda_K)(1 - D_s) of the reference toolbox
+(engine.metrics) over the metric blocks of the cells. The shipped model is scored as each quality
+preset runs it (best: models/hfreqdiff.onnx with its flip ensemble; fast: the distilled
+models/hfreqdiff_fast.onnx, one pass); the scene model, which runs the same at both presets, is
+kept only where it beats the higher of those scores. Otherwise the folder keeps the shipped
+models, so that each preset runs there as it does without fine-tuning.
 """
 
 from __future__ import annotations
@@ -20,44 +28,85 @@ import numpy as np
 
 from ..sensors import Sensor
 
-HOLDOUT_FRACTION = 0.25
+CELLS = (256, 128)  # PAN px: the held-out cell side, the largest that leaves a 2 x 2 cell grid (whole MS px at ratio 2, 4)
+PERIOD = 4  # one cell out of PERIOD in every row and column of the grid
 METRIC_BLOCK = 32  # the Q-index block of D_lambda_K and D_s (PAN px)
-MIN_HOLDOUT_ROWS = 64  # below this the score is too noisy to decide on
+SCORE_MARGIN = 32  # PAN px of the scene fused around a held-out cell (beyond the MTF filter's reach in D_lambda_K)
 
 
-@dataclass
-class Split:
-    """The scene crop cut into the rows fine-tuning sees and the rows held out for the check."""
+@dataclass(frozen=True)
+class HeldOut:
+    """The held-out cells of a crop of ``shape`` PAN px: ``cells`` is the grid of ``cell`` px cells, True where held out."""
 
-    train_pan: np.ndarray
-    train_ms: np.ndarray
-    hold_pan: Optional[np.ndarray]  # None: the scene is too small to hold rows out
-    hold_ms: Optional[np.ndarray]
+    shape: tuple[int, int]
+    cell: int
+    cells: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return int(self.cells.sum())
+
+    def pixels(self, scale: int = 1) -> np.ndarray:
+        """A bool mask of the crop (PAN px, or a grid ``scale`` times coarser), True on held-out cells."""
+        h, w = self.shape[0] // scale, self.shape[1] // scale
+        size = self.cell // scale
+        mask = np.zeros((h, w), bool)
+        grid = np.kron(self.cells, np.ones((size, size), bool))
+        mask[:grid.shape[0], :grid.shape[1]] = grid
+        return mask
+
+    def blocks(self, block: int = METRIC_BLOCK) -> np.ndarray:
+        """The metric blocks of the crop cut to whole blocks (engine.metrics.full_resolution_metrics), True on held-out cells."""
+        ny, nx = self.shape[0] // block, self.shape[1] // block
+        return self.pixels()[:ny * block:block, :nx * block:block]
+
+    def windows(self, margin: int = SCORE_MARGIN) -> list[tuple[int, int, int, int]]:
+        """(row0, row1, col0, col1) of each held-out cell with ``margin`` px of the crop around it."""
+        h, w = self.shape
+        return [(max(0, i * self.cell - margin), min(h, (i + 1) * self.cell + margin),
+                 max(0, j * self.cell - margin), min(w, (j + 1) * self.cell + margin))
+                for i, j in zip(*np.nonzero(self.cells))]
+
+    def free_corners(self, size: int, step: int) -> np.ndarray:
+        """(N, 2) top-left corners on a ``step`` grid of size x size crops that touch no held-out pixel."""
+        held = np.pad(self.pixels().astype(np.int32), ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+        ys = np.arange(0, self.shape[0] - size + 1, step)
+        xs = np.arange(0, self.shape[1] - size + 1, step)
+        y, x = np.meshgrid(ys, xs, indexing="ij")
+        inside = held[y + size, x + size] - held[y, x + size] - held[y + size, x] + held[y, x]
+        return np.stack([y[inside == 0], x[inside == 0]], axis=1)
+
+    def describe(self) -> str:
+        share = self.count * self.cell ** 2 / (self.shape[0] * self.shape[1])
+        return (f"{self.count} cells of {self.cell} x {self.cell} PAN px on a diagonal of the "
+                f"{self.shape[1]} x {self.shape[0]} crop ({share:.0%})")
 
 
-def split_holdout(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, min_train_rows: int,
-                  fraction: float = HOLDOUT_FRACTION) -> Split:
-    """Bottom rows held out: a multiple of the metric block and of ratio^2 (the reduced pair's grid),
-    at least MIN_HOLDOUT_ROWS, leaving at least ``min_train_rows`` PAN rows to learn on."""
-    unit = int(np.lcm(METRIC_BLOCK, ratio * ratio))
-    h = pan.shape[0]
-    hold = max(MIN_HOLDOUT_ROWS, int(h * fraction) // unit * unit)
-    hold = -(-hold // unit) * unit
-    if h - hold < min_train_rows or pan.shape[1] < unit:
-        return Split(pan, ms_lr, None, None)
-    cut = h - hold
-    return Split(pan[:cut], ms_lr[:cut // ratio], pan[cut:], ms_lr[cut // ratio:])
+def held_out_cells(shape: tuple[int, int]) -> Optional[HeldOut]:
+    """Cells (i, j) of the grid with j - i = 1 (mod PERIOD): one in every PERIOD of each row and
+    column; None where the crop is too small for a 2 x 2 grid of the smallest cell."""
+    for cell in CELLS:
+        ny, nx = shape[0] // cell, shape[1] // cell
+        if ny >= 2 and nx >= 2:
+            i, j = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
+            return HeldOut((int(shape[0]), int(shape[1])), cell, (j - i) % PERIOD == 1)
+    return None
 
 
-def holdout_score(denoiser, steps: int, ensemble: str, split: Split, ratio: int, sensor: Sensor) -> dict:
-    """HQNR, D_lambda_K and D_s of the held-out rows fused with ``denoiser`` (x_t, t, cond) -> x0."""
-    from ..evaluation import fuse_in_memory
+def holdout_score(denoiser, steps: int, ensemble: str, pan: np.ndarray, ms_lr: np.ndarray, held: HeldOut,
+                  ratio: int, sensor: Sensor) -> dict:
+    """HQNR, D_lambda_K and D_s over the held-out cells of the crop fused with ``denoiser`` (x_t, t, cond) -> x0."""
+    from ..degradation import upsample_ms
     from ..hfreqdiff.method import HFreqDiffMethod
     from ..metrics import full_resolution_metrics
 
     method = HFreqDiffMethod(denoiser=denoiser, steps=steps, ensemble=ensemble)
-    fused = fuse_in_memory(method, split.hold_pan, split.hold_ms, ratio, sensor)
-    m = full_resolution_metrics(fused, split.hold_ms, split.hold_pan, sensor, ratio, METRIC_BLOCK)
+    method.fit(pan, ms_lr, ratio, sensor)
+    fused = upsample_ms(ms_lr, ratio)  # outside the windows: never scored, only within the MTF filter's reach
+    for r0, r1, c0, c1 in held.windows():
+        fused[r0:r1, c0:c1] = method.fuse_tile(pan[r0:r1, c0:c1], ms_lr[r0 // ratio:r1 // ratio, c0 // ratio:c1 // ratio],
+                                               ratio, (r0, c0))
+    m = full_resolution_metrics(fused, ms_lr, pan, sensor, ratio, METRIC_BLOCK, mask=held.blocks())
     # a diverged network gives NaN: recorded as None, and ranked below every score
     return {k: round(float(m[k]), 5) if np.isfinite(m[k]) else None for k in ("HQNR", "D_lambda_K", "D_s")}
 
@@ -81,8 +130,10 @@ class NeverWorse:
     """The never-worse check of a fine-tuning run: the shipped model's held-out score at each preset,
     the scene model's at each checkpoint, and the verdict (which model the scene folder keeps)."""
 
-    def __init__(self, split: Split, ratio: int, sensor: Sensor, base_model: Path):
-        self.split, self.ratio, self.sensor, self.base_model = split, ratio, sensor, Path(base_model)
+    def __init__(self, pan: np.ndarray, ms_lr: np.ndarray, held: HeldOut, ratio: int, sensor: Sensor,
+                 base_model: Path):
+        self.pan, self.ms_lr, self.held = pan, ms_lr, held
+        self.ratio, self.sensor, self.base_model = ratio, sensor, Path(base_model)
         self.presets: dict[str, dict] = {}  # preset -> the shipped model's held-out score
         self.shipped: dict = {}  # the highest of them (with its "preset"): what a scene model must beat
         self.seconds_per_check = 0.0
@@ -99,8 +150,7 @@ class NeverWorse:
             steps = int(meta.get("default_steps", 1) or 1)
             ensemble = (meta.get("default_ensemble") or "flips") if preset == "best" else "none"
             t0 = time.monotonic()
-            self.presets[preset] = holdout_score(torch_denoiser_of(net), steps, ensemble, self.split, self.ratio,
-                                                 self.sensor)
+            self.presets[preset] = self._score(torch_denoiser_of(net), steps, ensemble)
             if preset == "best":
                 self.steps = steps
                 # a scene model runs one pass per step, the flip ensemble four
@@ -112,7 +162,10 @@ class NeverWorse:
     def score_scene_model(self, net) -> dict:
         from ..hfreqdiff.runtime import torch_denoiser_of
 
-        return holdout_score(torch_denoiser_of(net), self.steps, "none", self.split, self.ratio, self.sensor)
+        return self._score(torch_denoiser_of(net), self.steps, "none")
+
+    def _score(self, denoiser, steps: int, ensemble: str) -> dict:
+        return holdout_score(denoiser, steps, ensemble, self.pan, self.ms_lr, self.held, self.ratio, self.sensor)
 
     def verdict(self, checks: list[dict]) -> dict:
         """Keep the scene model only where its best checkpoint beats the shipped model's HQNR at every preset."""
@@ -124,9 +177,8 @@ class NeverWorse:
                               f"{shipped}"}
         got = "no checkpoint" if best is None else "diverged" if best["HQNR"] is None else f"{best['HQNR']:.4f}"
         return {"kept": "shipped model", "best_check": best,
-                "reason": f"fine-tuning did not beat the shipped model on the held-out rows (HQNR {got} against "
+                "reason": f"fine-tuning did not beat the shipped model on the held-out cells (HQNR {got} against "
                           f"{shipped}): the folder holds the shipped models, each preset runs as without it"}
 
     def summary(self) -> dict:
-        return {"holdout": f"bottom {self.split.hold_pan.shape[0]} of {self.split.hold_pan.shape[0] + self.split.train_pan.shape[0]} "
-                           "PAN rows of the crop", "shipped": self.shipped, "shipped_presets": self.presets}
+        return {"holdout": self.held.describe(), "shipped": self.shipped, "shipped_presets": self.presets}
