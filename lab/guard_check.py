@@ -41,6 +41,9 @@ def check_scene(name: str, minutes: float, threads: int, work: Path) -> list[dic
     scene = load_scene(name)
     r, sensor = scene.ratio, scene.sensor
     pan, ms = central_crop(scene.pan, scene.ms_lr, r, 1024)
+    if min(ms.shape[:2]) < 32:
+        log(f"{name}: MS {ms.shape[1]}x{ms.shape[0]} px, too small for PADM (32 x 32 MS px): skipped")
+        return []
     shipped = {q: whole_crop(HFreqDiffMethod(quality=q), pan, ms, r, sensor) for q in PRESETS}
     log(f"{name}: shipped HQNR " + ", ".join(f"{q} {shipped[q]['HQNR']:.4f}" for q in PRESETS))
     rows = []

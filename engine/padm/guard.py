@@ -1,6 +1,6 @@
 """Never worse than the shipped model: score a network on cells of the scene held out of fine-tuning.
 
-The held-out part is spread over the scene crop: square cells of the crop's cell grid on a diagonal
+The held-out part is spread over the scene crop: 128 px cells of the crop's cell grid on diagonals
 (one cell in every row and column of four: a quarter of a 1024 x 1024 crop), so that it samples
 every part of the scene (one strip at the bottom was one kind of content: a Zhengzhou fine-tune
 beat the shipped model there and lost on the whole crop, lab/reports/padm_guard.md). Fine-tuning
@@ -28,7 +28,10 @@ import numpy as np
 
 from ..sensors import Sensor
 
-CELLS = (256, 128)  # PAN px: the held-out cell side, the largest that leaves a 2 x 2 cell grid (whole MS px at ratio 2, 4)
+# PAN px: the held-out cell side (4 x 4 metric blocks, whole MS px at ratio 2 and 4). Cells of 256 px
+# left 2 cells on a 796 px Landsat 7 crop, where both fine-tunes won there and lost on the whole crop
+# (-0.003, -0.019 HQNR); 128 px cells (9) ranked them as the whole crop does (lab/reports/padm_guard.md).
+CELL = 128
 PERIOD = 4  # one cell out of PERIOD in every row and column of the grid
 METRIC_BLOCK = 32  # the Q-index block of D_lambda_K and D_s (PAN px)
 SCORE_MARGIN = 32  # PAN px of the scene fused around a held-out cell (beyond the MTF filter's reach in D_lambda_K)
@@ -78,19 +81,18 @@ class HeldOut:
 
     def describe(self) -> str:
         share = self.count * self.cell ** 2 / (self.shape[0] * self.shape[1])
-        return (f"{self.count} cells of {self.cell} x {self.cell} PAN px on a diagonal of the "
+        return (f"{self.count} cell{'s' if self.count > 1 else ''} of {self.cell} x {self.cell} PAN px on a diagonal of the "
                 f"{self.shape[1]} x {self.shape[0]} crop ({share:.0%})")
 
 
 def held_out_cells(shape: tuple[int, int]) -> Optional[HeldOut]:
     """Cells (i, j) of the grid with j - i = 1 (mod PERIOD): one in every PERIOD of each row and
-    column; None where the crop is too small for a 2 x 2 grid of the smallest cell."""
-    for cell in CELLS:
-        ny, nx = shape[0] // cell, shape[1] // cell
-        if ny >= 2 and nx >= 2:
-            i, j = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
-            return HeldOut((int(shape[0]), int(shape[1])), cell, (j - i) % PERIOD == 1)
-    return None
+    column; None where the crop is too small for a 2 x 2 grid of cells."""
+    ny, nx = shape[0] // CELL, shape[1] // CELL
+    if ny < 2 or nx < 2:
+        return None
+    i, j = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
+    return HeldOut((int(shape[0]), int(shape[1])), CELL, (j - i) % PERIOD == 1)
 
 
 def holdout_score(denoiser, steps: int, ensemble: str, pan: np.ndarray, ms_lr: np.ndarray, held: HeldOut,
