@@ -421,8 +421,9 @@ def finetune_scene(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Senso
                                "default_ensemble": ensemble, "default_steps": base_meta.get("default_steps", "1"),
                                "training": training, "scene_operator": operator_summary(profile)})
         # a folder that keeps the shipped models runs each preset as without fine-tuning: fast its own model
-        fast = (guard.presets.get("fast") is not None) if guard is not None else False
-        fast_model = (bundled_model("fast"), shipped_fast_metadata(training)) if kept_shipped and fast else None
+        # (kept_shipped implies the check ran; it scored "fast" where the fast model is shipped)
+        fast_model = ((bundled_model("fast"), shipped_fast_metadata(training))
+                      if kept_shipped and "fast" in guard.presets else None)
         report(0.96, "writing the scene model")
 
         def make_card(export_s: float) -> dict:
