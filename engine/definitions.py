@@ -30,6 +30,9 @@ CLASSICAL_METHODS: dict[str, str] = {
     "bt-h": "BT-H: Brovey transform with haze correction",
 }
 DEFAULT_CLASSICAL = "gsa"
+# minutes: the default budget of a PADM fine-tuning (all of it: operator, fine-tuning, checks, export);
+# a 1024 x 1024 PAN crop fits on 2 CPU cores and does as well as 8 min did (lab/reports/padm_budget.md)
+DEFAULT_FINETUNE_MINUTES = 3
 METHOD_NAMES: tuple[str, ...] = (HFREQDIFF, *CLASSICAL_METHODS)
 
 

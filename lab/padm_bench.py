@@ -68,12 +68,14 @@ def rr_metrics(fused, gt, ratio, bits) -> dict:
 
 
 def scene_model(pan, ms, ratio, sensor, minutes: float, fixed: bool, threads: int, folder: Path, tag: str,
-                align: str = "pan"):
-    """(HFreqDiffMethod on a freshly fine-tuned scene model, card summary)."""
+                align: str = "pan", **overrides):
+    """(HFreqDiffMethod on a freshly fine-tuned scene model, card summary); ``overrides``: other
+    FinetuneConfig fields."""
     from padm_pansharpening.engine.hfreqdiff.method import HFreqDiffMethod
     from padm_pansharpening.engine.padm.finetune import FinetuneConfig, finetune_scene
 
-    cfg = FinetuneConfig(budget_minutes=minutes, threads=threads, fixed_mtf=fixed, reserve_seconds=15.0, align=align)
+    cfg = FinetuneConfig(budget_minutes=minutes, threads=threads, fixed_mtf=fixed, reserve_seconds=15.0, align=align,
+                         **overrides)
     out = folder / tag
     res = finetune_scene(pan, ms, ratio, sensor, out, cfg, source={"pan": tag, "ms": tag})
     c = res.card
@@ -82,7 +84,7 @@ def scene_model(pan, ms, ratio, sensor, minutes: float, fixed: bool, threads: in
                "losses_after": c["finetune"]["losses_after"], "operator": c["operator"],
                "padm_rounds": len(c["padm_log"]) - 1 if not fixed else 0,
                "kept": c.get("guard", {}).get("kept", "scene model"),
-               "held_out": {"shipped": c.get("guard", {}).get("shipped"), "checks": c.get("guard", {}).get("checks")}}
+               "held_out": {k: c.get("guard", {}).get(k) for k in ("shipped", "checks", "holdout")}}
     return HFreqDiffMethod(model=out), summary
 
 
@@ -186,6 +188,35 @@ def summary_lines(report: dict) -> list[str]:
     return out + [""]
 
 
+# issue 15's never-worse target: a fine-tuned folder against the shipped model at the default preset
+NEVER_WORSE = {"HQNR": -0.002, "Q2n": -0.003, "SAM": 0.05, "ERGAS": 0.03}  # worst allowed difference
+
+
+def never_worse_lines(report: dict) -> list[str]:
+    """Per scene and fine-tune: the folder (after its never-worse check) minus the shipped model, and
+    whether the target holds (full resolution: HQNR; reduced: Q2n, SAM, ERGAS)."""
+    rows, held, total = [], 0, 0
+    for name, sc in report["scenes"].items():
+        for label in (PADM, FIXED):
+            for part, keys in (("FR", ("HQNR",)), ("RR", RR_KEYS)):
+                table, ft = sc.get(part, {}), sc.get("finetune", {}).get(f"{label} ({part})")
+                if label not in table or SHIPPED not in table or ft is None:
+                    continue
+                diffs = {k: table[label][k] - table[SHIPPED][k] for k in keys}
+                ok = all(d >= NEVER_WORSE[k] if k in ("HQNR", "Q2n") else d <= NEVER_WORSE[k] for k, d in diffs.items())
+                held, total = held + ok, total + 1
+                rows.append(f"| {name} | {label} | {part} | {ft.get('kept', '-')} | "
+                            + ", ".join(f"{k} {d:+.4f}" for k, d in diffs.items())
+                            + f" | {'yes' if ok else '**no**'} |")
+    if not rows:
+        return []
+    return ["## Never worse: each fine-tuned folder minus the shipped model (default preset)", "",
+            "Target (issue 15): HQNR at least -0.002 at full resolution; at reduced resolution Q2n at least "
+            "-0.003, SAM at most +0.05, ERGAS at most +0.03.", "",
+            "| scene | fine-tune | protocol | kept | difference | within |", "|---|---|---|---|---|---|", *rows, "",
+            f"Within the target: {held} of {total}.", ""]
+
+
 def markdown(report: dict) -> str:
     lines = ["# PADM bench: scene fine-tuning with the learned degradation", "",
              f"Machine: {report['machine']}. Budgets: full-resolution fine-tunes {report['config']['fr_minutes']} min, "
@@ -215,6 +246,7 @@ def markdown(report: dict) -> str:
                 lines.append(f"| {name}{star} | {label} | " + " | ".join(_fmt(rows[m][k]) for k in keys) + " |")
         lines.append("")
     lines += summary_lines(report)
+    lines += never_worse_lines(report)
     lines += ["## Per-scene notes", ""]
     for name, sc in report["scenes"].items():
         for note in sc.get("notes", []):

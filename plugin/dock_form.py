@@ -11,7 +11,7 @@ from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QFormLayout, QGroupBox, QLineEdit, QVBoxLayout, QWidget
 
 from ..engine import DEFAULT_TILE
-from ..engine.definitions import CLASSICAL_METHODS, HFREQDIFF, sensor_names
+from ..engine.definitions import CLASSICAL_METHODS, DEFAULT_FINETUNE_MINUTES, HFREQDIFF, sensor_names
 from ..engine.options import DEFAULT_QUALITY, DEVICES, QUALITIES, HFreqDiffOptions
 
 from . import styling
@@ -91,7 +91,7 @@ class DockForm(QWidget):
         self.seed = spin(0, 2**31 - 1, 0, "Noise seed: the same seed gives the same result.")
         self.samples = spin(1, 64, 1, "Samples drawn and averaged; more than 1 also adds an uncertainty layer "
                                       "(per-pixel spread of the samples).")
-        self.budget = spin(1, 600, 10, "Time budget of the PADM fine-tuning on this scene.", suffix=" min budget")
+        self.budget = spin(1, 600, DEFAULT_FINETUNE_MINUTES, "Time budget of the PADM fine-tuning on this scene.", suffix=" min budget")
         self.tile = spin(64, 8192, DEFAULT_TILE, "Tile side in PAN pixels processed at a time (memory); the "
                                                  "result does not depend on it.", step=64)
         self.device_combo = combo((label, value) for value, label in DEVICES)

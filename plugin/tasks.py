@@ -27,7 +27,7 @@ from qgis.core import QgsMessageLog, QgsTask, Qgis
 from qgis.PyQt.QtCore import pyqtSignal
 
 from ..engine import DEFAULT_TILE
-from ..engine.definitions import HFREQDIFF
+from ..engine.definitions import DEFAULT_FINETUNE_MINUTES, HFREQDIFF
 from ..engine.options import HFreqDiffOptions
 from . import child
 from .inputs import Extent, PreparedInputs, prepare_inputs
@@ -51,7 +51,7 @@ class RunRequest:
     band_order: Optional[list[int]] = None
     extent: Optional[Extent] = None  # in the PAN's CRS; None: whole layers
     finetune_dir: Optional[str] = None  # set: PADM fine-tuning into this folder first, then fuse with it
-    finetune_minutes: float = 10.0
+    finetune_minutes: float = DEFAULT_FINETUNE_MINUTES
     finetune_weight: float = 0.5  # share of the progress bar the fine-tuning takes
     work: Optional[object] = None  # engine.hfreqdiff.cost.Work of an HFreqDiff run, for the time estimate
     overwrite: bool = False  # replace an existing output (the dock asked the user)

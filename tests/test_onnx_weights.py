@@ -135,3 +135,25 @@ def test_finetuning_starts_from_the_shipped_onnx():
     moved = max((end[k] - start[k]).abs().max().item() for k, _ in shipped.named_parameters())
     scale = max(start[k].abs().max().item() for k, _ in shipped.named_parameters())
     assert 0 < moved < 0.01 * scale, (moved, scale)
+
+
+def test_modulation_only_finetuning_moves_the_band_aware_parts_only():
+    """trainable="modulation" (with the L2-SP anchor on): the embedding, FiLM, BAMB gains and band mix
+    move, every other weight stays the shipped one."""
+    from padm_pansharpening.engine.padm.finetune import MODULATION, FinetuneConfig, finetune_network
+    from padm_pansharpening.engine.padm.mutual import initial_profile
+    from padm_pansharpening.engine.sensors import get_sensor
+    from padm_pansharpening.tests.hfreqdiff_helpers import synthetic_scene
+
+    pan, ms = synthetic_scene(4, 32, 32, 4, seed=3)
+    sensor = get_sensor("GeoEye1")
+    cfg = FinetuneConfig(max_steps=3, threads=1, patch=32, batch=2, fr_patch=64, fr_batch=1, trainable="modulation",
+                         anchor=1.0)
+    net, _, record = finetune_network(pan, ms, 4, sensor, initial_profile(pan, ms, 4, sensor), cfg, 120.0,
+                                      bundled_model(), lambda f, t: None, lambda: False)
+    start, end = torch_from_onnx(bundled_model())[0].state_dict(), net.state_dict()
+    names = [k for k, _ in net.named_parameters()]
+    band_aware = [k for k in names if any(m in k for m in MODULATION)]
+    assert 0 < len(band_aware) < len(names) and record["steps"] == 3
+    assert all(torch.equal(end[k], start[k]) for k in names if k not in band_aware)
+    assert any(not torch.equal(end[k], start[k]) for k in band_aware)

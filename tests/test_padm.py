@@ -332,7 +332,10 @@ def test_held_out_cells_are_spread_and_never_trained_on():
     assert windowed[mask].all() and windowed.mean() < 0.6  # scoring fuses 56 % of the crop
     small = held_out_cells((384, 1000))
     assert small.count == 5 and not small.pixels()[:, 896:].any()
-    assert held_out_cells((255, 1024)) is None  # too small to hold a cell out
+    # under 256 px (small areas, the reduced-resolution protocol's inputs): 64 px cells; under 128 px none
+    rr = held_out_cells((140, 560))
+    assert rr.cell == 64 and rr.count == 4 and rr.pixels().mean() == 4 * 64 * 64 / (140 * 560)
+    assert held_out_cells((128, 128)).count == 1 and held_out_cells((127, 1024)) is None
 
 
 def test_block_masks_score_the_selected_blocks_only():
@@ -406,3 +409,17 @@ def test_guard_keeps_the_shipped_model_when_finetuning_hurts(ge1_crop, tmp_path)
     # the fast model carries the scene's sensor like the folder's other model
     from padm_pansharpening.engine.model_files import scene_model_sensor
     assert scene_model_sensor(HFreqDiffMethod(model=out, quality="fast").metadata) == sensor.name
+
+
+def test_a_scene_too_small_for_the_check_is_refused_before_any_work(ge1_crop, tmp_path):
+    """Under 128 x 128 PAN px no cell can be held out: one clear error, no folder written (the reduced-
+    resolution inputs of 512 px scenes, 128 px, still fine-tune with a 64 px cell held out)."""
+    from padm_pansharpening.engine.cli.padm import read_central_window
+    from padm_pansharpening.engine.errors import PansharpenError
+    from padm_pansharpening.engine.padm import finetune as ft
+
+    pan, ms, ratio, sensor, _ = read_central_window(str(ge1_crop[0]), str(ge1_crop[1]), "GeoEye1", 1024)
+    out = tmp_path / "scene"
+    with pytest.raises(PansharpenError, match="too small for the never-worse check"):
+        ft.finetune_scene(pan[:112, :112], ms[:28, :28], ratio, sensor, out, ft.FinetuneConfig(budget_minutes=0.25))
+    assert not out.exists() and not list(tmp_path.iterdir())

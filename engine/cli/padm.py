@@ -12,6 +12,7 @@ import argparse
 import sys
 import time
 
+from ..definitions import DEFAULT_FINETUNE_MINUTES
 from .options import add_pan_ms_options, add_progress_option, add_sensor_option, print_result
 
 
@@ -137,8 +138,9 @@ def add_finetune_command(sub: argparse._SubParsersAction) -> None:
     add_pan_ms_options(p, "3-8 bands")
     p.add_argument("--out", required=True, help="the scene model folder to create (must not exist or be empty)")
     add_sensor_option(p, "initial MTF guess and band descriptors")
-    p.add_argument("--budget-minutes", type=float, default=8.0,
-                   help="wall-time budget of the whole run (default 8; a 1024x1024 PAN scene fits in it on 2 cores)")
+    p.add_argument("--budget-minutes", type=float, default=float(DEFAULT_FINETUNE_MINUTES),
+                   help=f"wall-time budget of the whole run (default {DEFAULT_FINETUNE_MINUTES}; a 1024x1024 PAN "
+                        "scene fits in it on 2 cores)")
     p.add_argument("--fixed-mtf", action="store_true",
                    help="ablation: fine-tune with the sensor's MTF guess instead of the learned operator")
     p.add_argument("--no-guard", action="store_true",

@@ -38,12 +38,13 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from ..definitions import DEFAULT_FINETUNE_MINUTES
 from ..errors import Cancelled, PansharpenError
 from ..hfreqdiff.objective import learning_rate, spatial_distortion, x0_loss
 from ..machine import machine_summary
 from ..sensors import Sensor
 from ..tiling import central_window
-from .guard import HeldOut, NeverWorse, held_out_cells, rank
+from .guard import MIN_CROP, HeldOut, NeverWorse, held_out_cells, rank
 from .model_folder import check_model_folder, operator_summary, write_model_folder
 from .profile import DegradationProfile
 
@@ -58,7 +59,7 @@ LOSS_KEYS = ("reduced_x0_l1", "fr_consistency", "fr_spectral", "fr_spatial")  # 
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    budget_minutes: float = 8.0  # everything: operator, fine-tuning, export
+    budget_minutes: float = DEFAULT_FINETUNE_MINUTES  # everything: operator, fine-tuning, checks, export
     padm_fraction: float = 0.25  # share of the budget for learning the operator
     reserve_seconds: float = 20.0  # kept for the final checks, export and writing
     max_pan: int = 1024  # learn on a central crop of at most this many PAN pixels per side
@@ -81,6 +82,10 @@ class FinetuneConfig:
     #                     "ms": the shifts are learned and reported but not applied (the MS's geometry)
     guard: bool = True  # never worse: keep the shipped model unless the scene model beats it on held-out cells
     checks: int = 3  # held-out scores along the fine-tuning (the best checkpoint is kept)
+    # what adapts (lab/reports/adapt_ablation.md measures the choices): "all" weights, or "modulation": only
+    # the band-aware parts (time/band embedding, FiLM, BAMB gains, the band mix), 13 % of them
+    trainable: str = "all"
+    anchor: float = 0.0  # weight of the squared distance to the shipped weights (L2-SP), 0: none
 
 
 @dataclass
@@ -239,6 +244,21 @@ def _eval_losses(net, pair_batch: dict, full: FullScale, corners, seed: int) -> 
     return dict(zip(LOSS_KEYS, (red, float(cons), float(spec), float(spatial))))
 
 
+MODULATION = ("embed.", ".film.", ".gains.", "mix")  # parameter names of the band-aware modulation
+
+
+def trainable_parameters(net, which: str) -> list:
+    """The parameters fine-tuning adapts (the others are frozen): ``all`` or ``modulation``."""
+    if which not in ("all", "modulation"):
+        raise PansharpenError(f"Unknown trainable set '{which}': use all or modulation.")
+    chosen = [p for n, p in net.named_parameters() if which == "all" or any(m in n for m in MODULATION)]
+    for p in net.parameters():
+        p.requires_grad_(False)
+    for p in chosen:
+        p.requires_grad_(True)
+    return chosen
+
+
 def finetune_network(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor, profile: DegradationProfile,
                      cfg: FinetuneConfig, seconds: float, base_model: Path, progress: ProgressFn,
                      is_cancelled: Callable[[], bool],
@@ -260,10 +280,15 @@ def finetune_network(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sen
         raise PansharpenError(f"The scene is too small to fine-tune on (reduced scale {pair.x0.shape[2]}x"
                               f"{pair.x0.shape[1]} px): use a larger scene.")
     sampler = PatchSampler([pair], patch, cfg.batch, seed=cfg.seed, subset_prob=0.0, augment=False)
-    full = FullScale(pan, ms_lr, ratio, sensor, profile, cfg.fr_patch, cfg.seed + 1, held)
+    # full-resolution crops fit between the held-out cells: no larger than a cell
+    fr_patch = min(cfg.fr_patch, held.cell) if held is not None else cfg.fr_patch
+    full = FullScale(pan, ms_lr, ratio, sensor, profile, fr_patch, cfg.seed + 1, held)
     net, base_meta = load_torch_model(base_model)
     net.train()
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    params = trainable_parameters(net, cfg.trainable)
+    anchor = [p.detach().clone() for p in params] if cfg.anchor > 0 else None
+    # weight decay pulls toward zero, not toward the shipped weights: off where the anchor does that
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0 if anchor else 1e-4)
     fixed = {k: torch.from_numpy(v) for k, v in PatchSampler([pair], patch, 8, seed=12345, subset_prob=0.0,
                                                             augment=False).sample().items()}
     fixed_corners = full.corners(4)
@@ -302,9 +327,11 @@ def finetune_network(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sen
         red = x0_loss(net, batch)
         cons, spec, spatial = full.loss(net, full.corners(cfg.fr_batch))
         loss = red + cfg.fr_weight * (cons + cfg.spectral_weight * spec + cfg.spatial_weight * spatial)
+        if anchor is not None:
+            loss = loss + cfg.anchor * sum(((p - p0) ** 2).sum() for p, p0 in zip(params, anchor))
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()
         step += 1
         acc += [red.item(), cons.item(), spec.item(), spatial.item()]
@@ -330,14 +357,12 @@ def finetune_network(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sen
     return net.eval(), base_meta, record
 
 
-def shipped_fast_metadata(training: dict) -> dict[str, str]:
-    """The metadata of a kept-shipped folder's fast model: the shipped fast model's own, with the scene's
-    training record (its sensor travels with it, engine.model_files.scene_model_sensor)."""
-    from ..definitions import bundled_model
+def shipped_fast_metadata(path: Path, training: dict) -> dict[str, str]:
+    """The metadata of a kept-shipped folder's fast model (the shipped fast model at ``path``): its own,
+    with the scene's training record (its sensor travels with it, engine.model_files.scene_model_sensor)."""
     from ..hfreqdiff.export import model_metadata
     from ..hfreqdiff.onnx_weights import read_onnx
 
-    path = bundled_model("fast")
     own = read_onnx(path)[1]
     return model_metadata({**{k: v for k, v in own.items() if k not in ("training", "net_config")},
                            "training": {**training, "finetuned_from": path.name,
@@ -370,6 +395,10 @@ def finetune_scene(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Senso
     if not 3 <= ms_lr.shape[2] <= 8:
         raise PansharpenError(f"HFreqDiff serves 3 to 8 MS bands, the MS has {ms_lr.shape[2]}: select 3-8 bands.")
     held = held_out_cells(pan.shape) if cfg.guard else None
+    if cfg.guard and held is None:
+        raise PansharpenError(f"The scene ({pan.shape[1]}x{pan.shape[0]} PAN px) is too small for the never-worse "
+                              f"check (it needs {MIN_CROP}x{MIN_CROP}): use a larger scene (the command line's "
+                              "--no-guard keeps the fine-tuned model unchecked).")
     budget = cfg.budget_minutes * 60.0
     old_threads = torch.get_num_threads()
     torch.set_num_threads(max(1, cfg.threads))
@@ -422,7 +451,7 @@ def finetune_scene(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Senso
                                "training": training, "scene_operator": operator_summary(profile)})
         # a folder that keeps the shipped models runs each preset as without fine-tuning: fast its own model
         # (kept_shipped implies the check ran; it scored "fast" where the fast model is shipped)
-        fast_model = ((bundled_model("fast"), shipped_fast_metadata(training))
+        fast_model = ((guard.paths["fast"], shipped_fast_metadata(guard.paths["fast"], training))
                       if kept_shipped and "fast" in guard.presets else None)
         report(0.96, "writing the scene model")
 

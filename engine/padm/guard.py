@@ -31,7 +31,9 @@ from ..sensors import Sensor
 # PAN px: the held-out cell side (4 x 4 metric blocks, whole MS px at ratio 2 and 4). Cells of 256 px
 # left 2 cells on a 796 px Landsat 7 crop, where both fine-tunes won there and lost on the whole crop
 # (-0.003, -0.019 HQNR); 128 px cells (9) ranked them as the whole crop does (lab/reports/padm_guard.md).
+# Crops under 256 px (small areas, the reduced-resolution protocol's inputs) use 64 px cells (2 x 2 blocks).
 CELL = 128
+SMALL_CELL = 64
 PERIOD = 4  # one cell out of PERIOD in every row and column of the grid
 METRIC_BLOCK = 32  # the Q-index block of D_lambda_K and D_s (PAN px)
 SCORE_MARGIN = 32  # PAN px of the scene fused around a held-out cell (beyond the MTF filter's reach in D_lambda_K)
@@ -87,12 +89,17 @@ class HeldOut:
 
 def held_out_cells(shape: tuple[int, int]) -> Optional[HeldOut]:
     """Cells (i, j) of the grid with j - i = 1 (mod PERIOD): one in every PERIOD of each row and
-    column; None where the crop is too small for a 2 x 2 grid of cells."""
-    ny, nx = shape[0] // CELL, shape[1] // CELL
-    if ny < 2 or nx < 2:
-        return None
-    i, j = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
-    return HeldOut((int(shape[0]), int(shape[1])), CELL, (j - i) % PERIOD == 1)
+    column; ``CELL`` px cells, ``SMALL_CELL`` where the crop holds no 2 x 2 grid of those, None
+    where it holds neither (MIN_CROP px)."""
+    for cell in (CELL, SMALL_CELL):
+        ny, nx = shape[0] // cell, shape[1] // cell
+        if ny >= 2 and nx >= 2:
+            i, j = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
+            return HeldOut((int(shape[0]), int(shape[1])), cell, (j - i) % PERIOD == 1)
+    return None
+
+
+MIN_CROP = 2 * SMALL_CELL  # PAN px per side: the smallest crop with held-out cells
 
 
 def holdout_score(denoiser, steps: int, ensemble: str, pan: np.ndarray, ms_lr: np.ndarray, held: HeldOut,
@@ -136,6 +143,7 @@ class NeverWorse:
                  base_model: Path):
         self.pan, self.ms_lr, self.held = pan, ms_lr, held
         self.ratio, self.sensor, self.base_model = ratio, sensor, Path(base_model)
+        self.paths = shipped_presets(self.base_model)  # preset -> the shipped model file it runs
         self.presets: dict[str, dict] = {}  # preset -> the shipped model's held-out score
         self.shipped: dict = {}  # the highest of them (with its "preset"): what a scene model must beat
         self.seconds_per_check = 0.0
@@ -147,16 +155,19 @@ class NeverWorse:
 
         from ..hfreqdiff.runtime import load_torch_model, torch_denoiser_of
 
-        for preset, path in shipped_presets(self.base_model).items():
+        passes: dict[str, float] = {}  # preset -> seconds per network pass and step
+        for preset, path in self.paths.items():
             net, meta = load_torch_model(path)
             steps = int(meta.get("default_steps", 1) or 1)
             ensemble = (meta.get("default_ensemble") or "flips") if preset == "best" else "none"
             t0 = time.monotonic()
             self.presets[preset] = self._score(torch_denoiser_of(net), steps, ensemble)
+            passes[preset] = (time.monotonic() - t0) / (steps * (4 if ensemble == "flips" else 1))
             if preset == "best":
                 self.steps = steps
-                # a scene model runs one pass per step, the flip ensemble four
-                self.seconds_per_check = (time.monotonic() - t0) / (4 if ensemble == "flips" else 1) * 1.5
+        # a scene model runs the best model's steps, one pass each: timed directly by the fast preset
+        # (the same network, one pass) where it was scored; 1.5: margin for a busy machine
+        self.seconds_per_check = passes.get("fast", passes["best"]) * self.steps * 1.5
         top = max(self.presets, key=lambda k: rank(self.presets[k]))
         self.shipped = {**self.presets[top], "preset": top}
         return self.shipped

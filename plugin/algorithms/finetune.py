@@ -16,7 +16,7 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
-from ...engine.definitions import model_files_in
+from ...engine.definitions import DEFAULT_FINETUNE_MINUTES, model_files_in
 from .. import child
 from .common import (
     PadmAlgorithm,
@@ -53,7 +53,8 @@ class PadmFinetune(PadmAlgorithm):
         add_pan_ms(self)
         add_sensor(self)
         add_param(self, QgsProcessingParameterNumber("BUDGET", "Time budget (minutes)",
-                                                     type=QgsProcessingParameterNumber.Double, defaultValue=10.0,
+                                                     type=QgsProcessingParameterNumber.Double,
+                                                     defaultValue=float(DEFAULT_FINETUNE_MINUTES),
                                                      minValue=0.1, maxValue=1440.0),
                   "Upper bound of the fine-tuning time, in minutes; more time usually fits the scene better.")
         add_param(self, QgsProcessingParameterNumber("SEED", "Seed", type=QgsProcessingParameterNumber.Integer,
