@@ -12,12 +12,11 @@ cannot see. Writes ``<out>.json`` and ``<out>.md``.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
 from .guard_check import parse_variants, variant_label
-from .padm_bench import NEVER_WORSE, RR_KEYS, fuse, log, rr_metrics, scene_model
+from .padm_bench import NEVER_WORSE, RR_KEYS, fuse, log, rr_metrics, scene_model, write_rows
 from .scenes import load_scene
 
 DEFAULT_SCENES = "vhr4b_zhengzhou_geotiff,landsat_oli_istanbul_geotiff,ge1_grip_pnn,landsat7_etm_fusebox_1"
@@ -87,8 +86,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="adapt_ablation_") as tmp:
         for name in args.scenes.split(","):
             rows += ablate_scene(name, parse_variants(args.variants), args.minutes, args.threads, Path(tmp))
-            out.with_suffix(".json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=1))
-            out.with_suffix(".md").write_text(markdown(rows, machine, args.minutes, args.threads))
+            write_rows(out, machine, rows, markdown(rows, machine, args.minutes, args.threads))
     print(markdown(rows, machine, args.minutes, args.threads))
     return 0
 

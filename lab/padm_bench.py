@@ -67,6 +67,12 @@ def rr_metrics(fused, gt, ratio, bits) -> dict:
     return {k: m[k] for k in RR_KEYS}
 
 
+def write_rows(out: Path, machine: str, rows: list[dict], md: str) -> None:
+    """A study's rows as ``<out>.json`` (with the machine) and its Markdown as ``<out>.md``."""
+    out.with_suffix(".json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=1))
+    out.with_suffix(".md").write_text(md)
+
+
 def scene_model(pan, ms, ratio, sensor, minutes: float, fixed: bool, threads: int, folder: Path, tag: str,
                 align: str = "pan", **overrides):
     """(HFreqDiffMethod on a freshly fine-tuned scene model, card summary); ``overrides``: other

@@ -21,7 +21,6 @@ Writes ``<out>.json`` and ``<out>.md``.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .padm_bench import CLASSICAL, fr_metrics, fuse, log, rr_metrics
+from .padm_bench import CLASSICAL, fr_metrics, fuse, log, rr_metrics, scene_model, write_rows
 from .synthetic import KnownDegradation, synthesize
 
 DEFAULT_SCENES = "ge1_grip_pnn,landsat7_etm_fusebox_34"
@@ -75,15 +74,6 @@ def known(case: Case, n_bands: int, ratio: int, sigma0: float, mean: float) -> K
                             weights=tuple(float(x) for x in w / w.sum()), bias=case.bias_share * mean)
 
 
-def scene_model(pan, ms, ratio, sensor, minutes: float, fixed: bool, threads: int, out: Path):
-    from padm_pansharpening.engine.hfreqdiff.method import HFreqDiffMethod
-    from padm_pansharpening.engine.padm.finetune import FinetuneConfig, finetune_scene
-
-    cfg = FinetuneConfig(budget_minutes=minutes, threads=threads, fixed_mtf=fixed, guard=False, reserve_seconds=10.0)
-    res = finetune_scene(pan, ms, ratio, sensor, out, cfg, source={"pan": out.name, "ms": out.name})
-    return HFreqDiffMethod(model=out), res.card
-
-
 def study_case(name: str, case: Case, minutes: float, threads: int, work: Path) -> dict:
     from padm_pansharpening.engine.hfreqdiff.method import HFreqDiffMethod
     from padm_pansharpening.engine.methods import get_method
@@ -111,12 +101,13 @@ def study_case(name: str, case: Case, minutes: float, threads: int, work: Path) 
     row["methods"][CLASSIC] = {**classical[best], "method": best}
     for label, fixed in ((FIXED, True), (PADM, False)):
         t0 = time.monotonic()
-        method, card = scene_model(pan, ms, r, sensor, minutes, fixed, threads, work / f"{name}_{len(row['methods'])}")
+        method, summary = scene_model(pan, ms, r, sensor, minutes, fixed, threads, work, f"{name}_{len(row['methods'])}",
+                                      guard=False)
         score(label, method)
         row["methods"][label]["seconds"] = round(time.monotonic() - t0, 1)
-        row["methods"][label]["steps"] = card["finetune"]["steps"]
+        row["methods"][label]["steps"] = summary["steps"]
         if not fixed:
-            row["operator"] = card["operator"]
+            row["operator"] = summary["operator"]
     log(f"{name} / {case.name}: " + "; ".join(f"{k} Q2n {v['Q2n']:.4f}" for k, v in row["methods"].items()))
     return row
 
@@ -175,8 +166,7 @@ def main() -> int:
         for name in args.scenes.split(","):
             for i, case in enumerate(cases):
                 rows.append(study_case(name, case, args.minutes, args.threads, Path(tmp) / f"c{i}"))
-                out.with_suffix(".json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=1))
-                out.with_suffix(".md").write_text(markdown(rows, machine, args.minutes, args.threads))
+                write_rows(out, machine, rows, markdown(rows, machine, args.minutes, args.threads))
     print(markdown(rows, machine, args.minutes, args.threads))
     return 0
 
