@@ -42,10 +42,9 @@ def ablate_scene(name: str, variants: list[dict], minutes: float, threads: int, 
         got = rr_metrics(fuse(method, pan_rr, ms_rr, r, sensor), ms, r, bits)
         diff = {k: got[k] - shipped[k] for k in RR_KEYS}
         held = summary["held_out"]
-        best = max((c["HQNR"] for c in held["checks"] or [] if c["HQNR"] is not None), default=None)
         rows.append({"scene": name, "variant": variant_label(overrides), "kept": summary["kept"],
                      "steps": summary["steps"], "shipped": shipped, "folder": got, "diff": diff,
-                     "held_out_shipped": (held["shipped"] or {}).get("HQNR"), "held_out_best": best})
+                     "held_out_shipped": (held["shipped"] or {}).get("HQNR"), "held_out_best": held["best_hqnr"]})
         log(f"{name} {variant_label(overrides)}: kept {summary['kept']}, " +
             ", ".join(f"{k} {d:+.4f}" for k, d in diff.items()))
     return rows

@@ -17,12 +17,11 @@ between variants, an empty one for the defaults) likewise. Writes ``<out>.json``
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 
-from .padm_bench import fr_metrics, log, scene_model
+from .padm_bench import fr_metrics, log, scene_model, write_rows
 from .scenes import load_scene
 
 DEFAULT_SCENES = "ge1_grip_pnn,wv3_hpf_geotiff,landsat_oli_istanbul_geotiff,vhr4b_zhengzhou_geotiff"
@@ -79,14 +78,13 @@ def check_scene(name: str, budgets: list[float], threads: int, work: Path, padm_
             kept = {q: kept for q in PRESETS}  # a scene model runs the same at both presets
         else:
             kept = shipped
-        best_check = max((c["HQNR"] for c in held["checks"] or [] if c["HQNR"] is not None), default=None)
         rows.append({"scene": name, "fine-tune": label, "minutes": minutes, "variant": variant_label(overrides),
                      "kept": summary["kept"], "steps": summary["steps"],
-                     "held_out_shipped": (held["shipped"] or {}).get("HQNR"), "held_out_best_check": best_check,
+                     "held_out_shipped": (held["shipped"] or {}).get("HQNR"), "held_out_best_check": held["best_hqnr"],
                      "whole_shipped": {q: shipped[q]["HQNR"] for q in PRESETS},
                      "whole_kept": {q: kept[q]["HQNR"] for q in PRESETS},
                      "seconds": round(time.monotonic() - t0, 1), "finetune_seconds": summary["seconds"]["total"],
-                     "holdout": held["holdout"]})
+                     "holdout": held["holdout"], "shipped_presets": held["shipped_presets"], "checks": held["checks"]})
         log(f"{name} {label} ({minutes:g} min, {variant_label(overrides)}): kept {summary['kept']}; whole crop " +
             ", ".join(f"{q} {kept[q]['HQNR']:.4f} vs {shipped[q]['HQNR']:.4f}" for q in PRESETS))
     return rows
@@ -132,8 +130,7 @@ def main() -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     machine = machine_summary()
-    out.with_suffix(".json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=1))
-    out.with_suffix(".md").write_text(markdown(rows, machine, args.threads))
+    write_rows(out, machine, rows, markdown(rows, machine, args.threads))
     print(markdown(rows, machine, args.threads))
     return 0
 

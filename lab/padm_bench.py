@@ -90,7 +90,10 @@ def scene_model(pan, ms, ratio, sensor, minutes: float, fixed: bool, threads: in
                "losses_after": c["finetune"]["losses_after"], "operator": c["operator"],
                "padm_rounds": len(c["padm_log"]) - 1 if not fixed else 0,
                "kept": c.get("guard", {}).get("kept", "scene model"),
-               "held_out": {k: c.get("guard", {}).get(k) for k in ("shipped", "checks", "holdout")}}
+               "held_out": {k: c.get("guard", {}).get(k) for k in ("shipped", "shipped_presets", "checks", "holdout")}}
+    # the best checkpoint's held-out HQNR (None without checks, or where every one diverged)
+    summary["held_out"]["best_hqnr"] = max((ch["HQNR"] for ch in summary["held_out"]["checks"] or []
+                                            if ch["HQNR"] is not None), default=None)
     return HFreqDiffMethod(model=out), summary
 
 

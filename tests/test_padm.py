@@ -234,7 +234,9 @@ def ge1_crop(shared_data, tmp_path_factory):
 
 def test_finetune_writes_a_scene_model_that_fuse_uses(padm_cli, ge1_crop, tmp_path, capfd):
     """A short PADM fine-tune of a real crop: the folder holds the models, the operator and the card;
-    its JSON progress ends with the result; fuse --model DIR runs it (without the flip ensemble)."""
+    its JSON progress ends with the result; fuse --model DIR runs it (without the flip ensemble).
+    ``--no-guard``: the scene model is kept whatever the check would say (the check's own verdicts:
+    the tests below)."""
     from osgeo import gdal
 
     from padm_pansharpening.engine.hfreqdiff.method import HFreqDiffMethod
@@ -242,7 +244,7 @@ def test_finetune_writes_a_scene_model_that_fuse_uses(padm_cli, ge1_crop, tmp_pa
     pan, ms = ge1_crop
     out = tmp_path / "scene_model"
     rc = padm_cli(["finetune", "--pan", str(pan), "--ms", str(ms), "--out", str(out), "--sensor", "GeoEye1",
-                   "--budget-minutes", "0.5", "--threads", "1", "--progress", "json"])
+                   "--budget-minutes", "0.5", "--threads", "1", "--progress", "json", "--no-guard"])
     captured = capfd.readouterr()
     assert rc == 0, captured.err
     lines = [json.loads(x) for x in captured.out.strip().splitlines()]
@@ -375,6 +377,33 @@ def test_reduced_scale_loss_gives_held_out_cells_no_weight():
     assert float(x0_loss(Echo(), batch)) == pytest.approx(float(want), rel=1e-6)
     batch["x0"] = batch["x0"] + 100.0 * (1 - batch["weight"])  # anything on held-out cells: no change
     assert float(x0_loss(Echo(), batch)) == pytest.approx(float(want), rel=1e-6)
+
+
+def test_a_checkpoint_replaces_the_shipped_model_only_without_losing_spectral_fidelity(tmp_path):
+    """The verdict: higher held-out HQNR than the shipped model at every preset AND a D_lambda_K no higher
+    than at any of them (a gain bought with spectral distortion lost against the truth on the reduced-
+    resolution protocol: lab/reports/criterion_study.md); the best admissible checkpoint is kept."""
+    from padm_pansharpening.engine.padm.guard import NeverWorse, held_out_cells
+    from padm_pansharpening.engine.sensors import get_sensor
+
+    held = held_out_cells((256, 256))
+    guard = NeverWorse(np.zeros((256, 256)), np.zeros((64, 64, 4)), held, 4, get_sensor("GeoEye1"), tmp_path / "m.onnx")
+    guard.presets = {"best": {"HQNR": 0.90, "D_lambda_K": 0.020, "D_s": 0.08},
+                     "fast": {"HQNR": 0.89, "D_lambda_K": 0.018, "D_s": 0.09}}
+    guard.shipped = {**guard.presets["best"], "preset": "best"}
+
+    def check(step, hqnr, d_lambda):
+        return {"step": step, "seconds": 1.0, "HQNR": hqnr, "D_lambda_K": d_lambda, "D_s": 0.05}
+
+    spectral_loss = check(10, 0.95, 0.019)  # above the fast preset's 0.018
+    assert not guard.admissible(spectral_loss) and guard.check_rank(spectral_loss) == float("-inf")
+    verdict = guard.verdict([spectral_loss, check(20, 0.899, 0.010)])
+    assert verdict["kept"] == "shipped model" and "spectral" in verdict["reason"]
+    assert verdict["best_check"]["step"] == 10  # reported: the best the fine-tune reached
+    verdict = guard.verdict([spectral_loss, check(20, 0.91, 0.018), check(30, 0.92, 0.017)])
+    assert verdict["kept"] == "scene model" and verdict["best_check"]["step"] == 30
+    assert guard.verdict([check(5, None, None)])["kept"] == "shipped model"
+    assert guard.verdict([])["kept"] == "shipped model"
 
 
 def test_guard_keeps_the_shipped_model_when_finetuning_hurts(ge1_crop, tmp_path):

@@ -12,7 +12,8 @@
    engine.hfreqdiff.onnx_weights): the training objective of
    :mod:`lab.train` (x0 L1 at a random time) on those pairs, plus a full-resolution
    consistency loss on the scene itself: the one-step sample (t = 1, the default sampler) of
-   the fused image Â must satisfy D(Â) ≈ LRMS and Σ w_b Â_b + c ≈ PAN with the same operator.
+   the fused image Â must satisfy D(Â) ≈ LRMS and Σ w_b Â_b + c ≈ PAN with the same operator
+   (a differentiable D_s term is available, ``spatial_weight``, and off by default).
 4. Never worse (:mod:`.guard`): cells spread over the crop (a quarter of it) are held out of the
    fine-tuning (its full-resolution crops avoid them, its reduced-scale loss ignores their pixels);
    the shipped model (as each quality preset runs it) and checkpoints of the scene model fuse the
@@ -69,7 +70,9 @@ class FinetuneConfig:
     fr_batch: int = 2
     fr_weight: float = 1.0  # weight of the full-resolution consistency (normalised MSE)
     spectral_weight: float = 0.5  # of the PAN term inside it
-    spatial_weight: float = 1.0  # of the differentiable D_s inside it (0: consistency and spectral only)
+    # of the differentiable D_s inside it: off, as it raised HQNR while losing against the truth (reduced-
+    # resolution protocol: Q2n -0.02 to -0.08, SAM up to +3 deg; lab/reports/criterion_study.md)
+    spatial_weight: float = 0.0
     lr: float = 2e-4
     lr_min: float = 1e-5
     warmup_steps: int = 20
@@ -132,7 +135,8 @@ class FullScale:
 
     def __init__(self, pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sensor, profile: DegradationProfile,
                  patch: int, seed: int, held: Optional[HeldOut] = None):
-        """``held``: cells no crop may touch (the never-worse check's)."""
+        """``held``: cells no crop may touch (the never-worse check's); crops are then no larger than a cell,
+        so that they fit between them."""
         import torch
 
         from ..hfreqdiff.conditioning import X0_SCALE, fit_stats
@@ -159,6 +163,7 @@ class FullScale:
         for p in self.D.parameters():
             p.requires_grad_(False)
         self.margin = -(-(self.D.pad + (self.D.k - ratio) // 2) // ratio)
+        patch = min(patch, held.cell) if held is not None else patch
         step = int(ratio * 4 // np.gcd(ratio, 4))  # crop corners on the network's grid and the MS grid
         self.patch = max(step, patch // step * step, step * (2 * self.margin + 4))
         h, w = pan.shape
@@ -263,10 +268,11 @@ def finetune_network(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sen
                      cfg: FinetuneConfig, seconds: float, base_model: Path, progress: ProgressFn,
                      is_cancelled: Callable[[], bool],
                      score: Optional[Callable[[object], dict]] = None,
-                     held: Optional[HeldOut] = None) -> tuple[object, dict, dict]:
+                     held: Optional[HeldOut] = None,
+                     order: Callable[[dict], float] = rank) -> tuple[object, dict, dict]:
     """(fine-tuned network, base model metadata, training record) within ``seconds``. ``score(net)``
-    (a held-out HQNR, see .guard) is called ``cfg.checks`` times along the way; the network returned
-    is then the best-scoring checkpoint, and the record lists the checks."""
+    (held-out HQNR and D_lambda_K, see .guard) is called ``cfg.checks`` times along the way; the network
+    returned is then the checkpoint ``order`` ranks highest, and the record lists the checks."""
     import copy
     import torch
 
@@ -280,9 +286,7 @@ def finetune_network(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sen
         raise PansharpenError(f"The scene is too small to fine-tune on (reduced scale {pair.x0.shape[2]}x"
                               f"{pair.x0.shape[1]} px): use a larger scene.")
     sampler = PatchSampler([pair], patch, cfg.batch, seed=cfg.seed, subset_prob=0.0, augment=False)
-    # full-resolution crops fit between the held-out cells: no larger than a cell
-    fr_patch = min(cfg.fr_patch, held.cell) if held is not None else cfg.fr_patch
-    full = FullScale(pan, ms_lr, ratio, sensor, profile, fr_patch, cfg.seed + 1, held)
+    full = FullScale(pan, ms_lr, ratio, sensor, profile, cfg.fr_patch, cfg.seed + 1, held)
     net, base_meta = load_torch_model(base_model)
     net.train()
     params = trainable_parameters(net, cfg.trainable)
@@ -307,8 +311,8 @@ def finetune_network(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Sen
         result = {"step": step, "seconds": round(time.monotonic() - t0, 1), **score(net)}
         net.train()
         checks.append(result)
-        if best is None or rank(result) > best[0]:
-            best = (rank(result), copy.deepcopy(net.state_dict()))
+        if best is None or order(result) > best[0]:
+            best = (order(result), copy.deepcopy(net.state_dict()))
         got = "diverged" if result["HQNR"] is None else f"{result['HQNR']:.4f}"
         progress(min(1.0, (time.monotonic() - t0) / seconds), f"held-out check at step {step}: HQNR {got}")
 
@@ -421,7 +425,8 @@ def finetune_scene(pan: np.ndarray, ms_lr: np.ndarray, ratio: int, sensor: Senso
             remaining = max(remaining - cfg.checks * guard.seconds_per_check, MIN_FINETUNE_SECONDS)
         net, base_meta, record = finetune_network(pan, ms_lr, ratio, sensor, used, cfg, remaining, base_model,
                                                   sub(frac_op, 0.95), cancelled,
-                                                  guard.score_scene_model if guard is not None else None, held)
+                                                  guard.score_scene_model if guard is not None else None, held,
+                                                  guard.check_rank if guard is not None else rank)
         if cancelled():
             raise Cancelled()
         verdict = guard.verdict(record.get("checks", [])) if guard is not None else {"kept": "scene model",

@@ -14,8 +14,11 @@ then the full-resolution, no-reference HQNR = (1 - D_lambda_K)(1 - D_s) of the r
 (engine.metrics) over the metric blocks of the cells. The shipped model is scored as each quality
 preset runs it (best: models/hfreqdiff.onnx with its flip ensemble; fast: the distilled
 models/hfreqdiff_fast.onnx, one pass); the scene model, which runs the same at both presets, is
-kept only where it beats the higher of those scores. Otherwise the folder keeps the shipped
-models, so that each preset runs there as it does without fine-tuning.
+kept only where it beats the higher of those HQNR scores **and** its D_lambda_K (spectral distortion
+against the MS) is no higher than the lower of the shipped ones: HQNR alone was fooled on the
+reduced-resolution protocol, where fine-tunes raised it while losing up to 0.09 Q2n against the truth,
+and every one of them had raised D_lambda_K (lab/reports/criterion_study.md). Otherwise the folder
+keeps the shipped models, so that each preset runs there as it does without fine-tuning.
 """
 
 from __future__ import annotations
@@ -180,18 +183,40 @@ class NeverWorse:
     def _score(self, denoiser, steps: int, ensemble: str) -> dict:
         return holdout_score(denoiser, steps, ensemble, self.pan, self.ms_lr, self.held, self.ratio, self.sensor)
 
+    def admissible(self, check: dict) -> bool:
+        """A checkpoint may replace the shipped model: its held-out HQNR beats the shipped model's at every
+        preset, and its D_lambda_K is no higher than at any of them (it gains without losing spectral
+        fidelity to the MS; lab/reports/criterion_study.md: the gains that raise D_lambda_K lost against the truth)."""
+        if check.get("HQNR") is None or check.get("D_lambda_K") is None:
+            return False
+        return check["HQNR"] > rank(self.shipped) and check["D_lambda_K"] <= self.spectral_bound()
+
+    def check_rank(self, check: dict) -> float:
+        """The order checkpoints are kept in: admissible ones by HQNR, above every other."""
+        return rank(check) if self.admissible(check) else float("-inf")
+
     def verdict(self, checks: list[dict]) -> dict:
-        """Keep the scene model only where its best checkpoint beats the shipped model's HQNR at every preset."""
-        best = max(checks, key=rank) if checks else None
-        shipped = f"{self.shipped['HQNR']:.4f} ({self.shipped['preset']} preset)"
-        if best is not None and rank(best) > rank(self.shipped):
+        """Keep the scene model only where its best admissible checkpoint beats the shipped model at every preset."""
+        passing = [c for c in checks if self.admissible(c)]
+        best = max(passing or checks, key=rank) if checks else None
+        shipped = (f"HQNR {self.shipped['HQNR']:.4f}, D_lambda_K {self.spectral_bound():.4f} "
+                   f"({self.shipped['preset']} preset)")
+        if passing:
             return {"kept": "scene model", "best_check": best,
-                    "reason": f"held-out HQNR {best['HQNR']:.4f} (step {best['step']}) beats the shipped model's "
-                              f"{shipped}"}
-        got = "no checkpoint" if best is None else "diverged" if best["HQNR"] is None else f"{best['HQNR']:.4f}"
+                    "reason": f"held-out HQNR {best['HQNR']:.4f} with D_lambda_K {best['D_lambda_K']:.4f} (step "
+                              f"{best['step']}) beats the shipped model's {shipped}"}
+        if best is None or best["HQNR"] is None:
+            got = "no checkpoint" if best is None else "diverged"
+        else:
+            got = f"best HQNR {best['HQNR']:.4f} with D_lambda_K {best['D_lambda_K']:.4f}"
         return {"kept": "shipped model", "best_check": best,
-                "reason": f"fine-tuning did not beat the shipped model on the held-out cells (HQNR {got} against "
-                          f"{shipped}): the folder holds the shipped models, each preset runs as without it"}
+                "reason": f"fine-tuning did not beat the shipped model on the held-out cells without losing spectral "
+                          f"fidelity ({got} against {shipped}): the folder holds the shipped models, each preset runs "
+                          "as without it"}
+
+    def spectral_bound(self) -> float:
+        """The D_lambda_K a scene model must not exceed: the shipped model's lowest over the presets."""
+        return min(s["D_lambda_K"] for s in self.presets.values() if s.get("D_lambda_K") is not None)
 
     def summary(self) -> dict:
         return {"holdout": self.held.describe(), "shipped": self.shipped, "shipped_presets": self.presets}

@@ -55,3 +55,22 @@ def test_never_worse_lines_apply_the_issue_tolerances():
     verdicts = [line.rsplit("|", 2)[1].strip() for line in lines if line.startswith("| s |")]
     assert verdicts == ["yes", "yes", "**no**", "**no**"]  # PADM FR, PADM RR, fixed FR (-0.003), fixed RR (SAM)
     assert "Within the target: 2 of 4." in lines
+
+
+def test_criterion_rules_replay_on_recorded_checks():
+    """Each rule keeps the checkpoint it allows (the shipped model where none passes), and the replay scores
+    that choice's truth against the shipped model's at the best preset."""
+    from lab import criterion_study as cs
+
+    shipped = {"HQNR": 0.90, "Q2n_rs": 0.95, "SAM_rs": 1.0, "truth_Q2n": 0.95, "truth_SAM": 1.5, "truth_ERGAS": 2.0}
+    row = {"presets": {"best": shipped, "fast": {**shipped, "HQNR": 0.91, "Q2n_rs": 0.94}},
+           "checks": [{"step": 10, "HQNR": 0.93, "Q2n_rs": 0.94, "SAM_rs": 0.9,
+                       "truth_Q2n": 0.90, "truth_SAM": 2.0, "truth_ERGAS": 2.5},
+                      {"step": 20, "HQNR": 0.92, "Q2n_rs": 0.96, "SAM_rs": 0.95,
+                       "truth_Q2n": 0.955, "truth_SAM": 1.4, "truth_ERGAS": 1.9}]}
+    today = cs.replay(row, cs.RULES["HQNR (today)"])
+    assert today["kept"] == "step 10" and today["diff"]["Q2n"] == pytest.approx(-0.05)
+    both = cs.replay(row, cs.RULES["HQNR and Q2n_rs"])  # Q2n_rs above the higher shipped preset's 0.95
+    assert both["kept"] == "step 20" and cs.within(both["diff"])
+    row["checks"][1]["HQNR"] = 0.905  # below the fast preset's 0.91: nothing passes
+    assert cs.replay(row, cs.RULES["HQNR and Q2n_rs"]) == {"kept": "shipped", "diff": {"Q2n": 0, "SAM": 0, "ERGAS": 0}}
