@@ -1,6 +1,8 @@
 """Which never-worse criterion tracks the truth: every check of a fine-tune scored against the truth (issue 15, item 1).
 
-    python -m lab.criterion_study [--scenes a,b] [--minutes 1] [--threads 2] [--out build/criterion_study]
+    python -m lab.criterion_study [--scenes a,b] [--minutes 1] [--threads 2] [--fine-tunes padm,mtf]
+                                  [--variants "|spatial_weight=0"] [--cases "shift 0.3 LR px,..."]
+                                  [--out build/criterion_study] [--replay]
 
 Per scene (central crop of at most 1024 PAN px, trimmed so that its Wald-degraded pair needs no
 further crop), the reduced-resolution inputs are fine-tuned with PADM and with the fixed MTF, with
@@ -8,7 +10,8 @@ the never-worse check on. Every score the check takes (the shipped model at each
 model at each checkpoint) also fuses the whole input as the folder would and is scored against the
 real MS: the truth the check cannot see. Candidate rules (``RULES``: which checkpoint, if any, to keep)
 are then replayed on those records, and each rule's choice is compared with the shipped model's
-truth. Writes ``<out>.json`` and ``<out>.md``.
+truth. With ``--cases`` the pairs are lab.truth_study's known degradations of the real MS instead.
+Writes ``<out>.json`` and ``<out>.md`` (``--replay``: the Markdown again from the JSON, for new rules).
 """
 
 from __future__ import annotations
@@ -113,26 +116,42 @@ def install_truth(gt: np.ndarray, bits: int) -> None:
     guard.NeverWorse._score = _score
 
 
-def study_scene(name: str, minutes: float, threads: int, work: Path, kinds: tuple[bool, ...] = (False, True),
-                variants: tuple[dict, ...] = ({},)) -> list[dict]:
+def reduced_pair_of(name: str, case: Optional[str]):
+    """(pan, ms, truth, ratio, sensor, bits): the Wald-degraded central crop (at most 1024 PAN px, trimmed so
+    that its reduced pair needs no further crop) with its real MS as the truth; or, with ``case`` (a
+    lab.truth_study degradation), the scene's real MS as the truth of a pair synthesised from it."""
     from padm_pansharpening.engine.degradation import wald_degrade
     from padm_pansharpening.engine.padm.finetune import central_crop
 
+    from .synthetic import synthesize
+    from .truth_study import CASES, known, nominal_sigma
+
     scene = load_scene(name)
     r, sensor, bits = scene.ratio, scene.sensor, scene.bits
+    if case is not None:
+        truth = np.asarray(scene.ms_lr, np.float64)
+        truth = truth[:truth.shape[0] // (r * r) * r * r, :truth.shape[1] // (r * r) * r * r]
+        ms, pan = synthesize(truth, known(CASES[case], truth.shape[2], r, nominal_sigma(sensor, r), float(truth.mean())))
+        return pan, ms, truth, r, sensor, bits
     pan, ms = central_crop(scene.pan, scene.ms_lr, r, 1024)
     side = r ** 3  # the reduced pair's PAN side a multiple of ratio^2: finetune's own crop keeps it whole
     hp, wp = pan.shape[0] // side * side, pan.shape[1] // side * side
     pan, ms = pan[:hp, :wp], ms[:hp // r, :wp // r]
     ms_rr, pan_rr = wald_degrade(ms, pan, sensor, r)
-    install_truth(ms, bits)
+    return pan_rr, ms_rr, ms, r, sensor, bits
+
+
+def study_scene(name: str, minutes: float, threads: int, work: Path, kinds: tuple[bool, ...] = (False, True),
+                variants: tuple[dict, ...] = ({},), case: Optional[str] = None) -> list[dict]:
+    pan, ms, truth, r, sensor, bits = reduced_pair_of(name, case)
+    install_truth(truth, bits)
     rows = []
     for fixed, overrides in ((f, v) for f in kinds for v in variants):
-        tag = f"{name}_{'mtf' if fixed else 'padm'}_{len(rows)}"
-        _, summary = scene_model(pan_rr, ms_rr, r, sensor, minutes, fixed, threads, work, tag, **overrides)
+        tag = f"{name}_{'mtf' if fixed else 'padm'}_{len(list(work.iterdir()))}"  # unique in the work folder
+        _, summary = scene_model(pan, ms, r, sensor, minutes, fixed, threads, work, tag, **overrides)
         held = summary["held_out"]
         kind = ("fixed MTF" if fixed else "PADM") + (f", {variant_label(overrides)}" if overrides else "")
-        rows.append({"scene": name, "fine-tune": kind, "steps": summary["steps"],
+        rows.append({"scene": name if case is None else f"{name}, {case}", "fine-tune": kind, "steps": summary["steps"],
                      "holdout": held["holdout"], "presets": held["shipped_presets"], "checks": held["checks"] or []})
         log(f"{tag}: " + "; ".join(f"step {c['step']}: HQNR {c['HQNR']}, Q2n_rs {c.get('Q2n_rs')}, "
                                    f"truth Q2n {c.get('truth_Q2n')}" for c in rows[-1]["checks"]))
@@ -192,6 +211,8 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--fine-tunes", default="padm,mtf", help="padm, mtf or both")
     p.add_argument("--variants", default="", help='FinetuneConfig overrides, "|" between variants (lab.guard_check)')
+    p.add_argument("--cases", default="", help="lab.truth_study degradations (comma-separated) instead of the "
+                   "Wald protocol: the real MS is the truth of pairs synthesised from it")
     p.add_argument("--replay", action="store_true", help="only rewrite <out>.md from <out>.json (new rules)")
     p.add_argument("--out", default="build/criterion_study")
     args = p.parse_args()
@@ -207,7 +228,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="criterion_study_") as tmp:
         for name in args.scenes.split(","):
             kinds = tuple(k == "mtf" for k in args.fine_tunes.split(","))
-            rows += study_scene(name, args.minutes, args.threads, Path(tmp), kinds, tuple(parse_variants(args.variants)))
+            for case in args.cases.split(",") if args.cases else [None]:
+                rows += study_scene(name, args.minutes, args.threads, Path(tmp), kinds,
+                                    tuple(parse_variants(args.variants)), case)
             write_rows(out, machine, rows, markdown(rows, machine, args.minutes, args.threads))
     print(markdown(rows, machine, args.minutes, args.threads))
     return 0
