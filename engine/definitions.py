@@ -31,7 +31,8 @@ CLASSICAL_METHODS: dict[str, str] = {
 }
 DEFAULT_CLASSICAL = "gsa"
 # minutes: the default budget of a PADM fine-tuning (all of it: operator, fine-tuning, checks, export);
-# a 1024 x 1024 PAN crop fits on 2 CPU cores and does as well as 8 min did (lab/reports/padm_budget.md)
+# a 1024 x 1024 PAN crop fits on 2 CPU cores; against 8 min it did as well on 3 of 4 scenes and 0.003 HQNR
+# lower on WorldView-2 (lab/reports/padm_budget.md, measured before the D_lambda_K rule)
 DEFAULT_FINETUNE_MINUTES = 3
 METHOD_NAMES: tuple[str, ...] = (HFREQDIFF, *CLASSICAL_METHODS)
 

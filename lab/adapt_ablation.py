@@ -16,14 +16,10 @@ import tempfile
 from pathlib import Path
 
 from .guard_check import parse_variants, variant_label
-from .padm_bench import NEVER_WORSE, RR_KEYS, fuse, log, rr_metrics, scene_model, write_rows
+from .padm_bench import within_target as within, RR_KEYS, fuse, log, rr_metrics, scene_model, write_rows
 from .scenes import load_scene
 
 DEFAULT_SCENES = "vhr4b_zhengzhou_geotiff,landsat_oli_istanbul_geotiff,ge1_grip_pnn,landsat7_etm_fusebox_1"
-
-
-def within(diff: dict) -> bool:
-    return all(d >= NEVER_WORSE[k] if k == "Q2n" else d <= NEVER_WORSE[k] for k, d in diff.items())
 
 
 def ablate_scene(name: str, variants: list[dict], minutes: float, threads: int, work: Path) -> list[dict]:

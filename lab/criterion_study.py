@@ -25,7 +25,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .guard_check import parse_variants, variant_label
-from .padm_bench import NEVER_WORSE, RR_KEYS, fuse, log, rr_metrics, scene_model, write_rows
+from .padm_bench import within_target as within, RR_KEYS, fuse, log, rr_metrics, scene_model, write_rows
 from .scenes import load_scene
 
 DEFAULT_SCENES = ("vhr4b_zhengzhou_geotiff,landsat_oli_istanbul_geotiff,ge1_grip_pnn,landsat7_etm_fusebox_1,"
@@ -160,10 +160,6 @@ def study_scene(name: str, minutes: float, threads: int, work: Path, kinds: tupl
 
 def truth(score: dict) -> dict:
     return {k: score[f"truth_{k}"] for k in RR_KEYS}
-
-
-def within(diff: dict) -> bool:
-    return all(d >= NEVER_WORSE[k] if k == "Q2n" else d <= NEVER_WORSE[k] for k, d in diff.items())
 
 
 def replay(row: dict, rule: Callable) -> dict:

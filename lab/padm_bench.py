@@ -201,6 +201,11 @@ def summary_lines(report: dict) -> list[str]:
 NEVER_WORSE = {"HQNR": -0.002, "Q2n": -0.003, "SAM": 0.05, "ERGAS": 0.03}  # worst allowed difference
 
 
+def within_target(diffs: dict) -> bool:
+    """Whether differences (folder minus shipped model, keys of NEVER_WORSE) are all within the target."""
+    return all(d >= NEVER_WORSE[k] if k in ("HQNR", "Q2n") else d <= NEVER_WORSE[k] for k, d in diffs.items())
+
+
 def never_worse_lines(report: dict) -> list[str]:
     """Per scene and fine-tune: the folder (after its never-worse check) minus the shipped model, and
     whether the target holds (full resolution: HQNR; reduced: Q2n, SAM, ERGAS)."""
@@ -212,7 +217,7 @@ def never_worse_lines(report: dict) -> list[str]:
                 if label not in table or SHIPPED not in table or ft is None:
                     continue
                 diffs = {k: table[label][k] - table[SHIPPED][k] for k in keys}
-                ok = all(d >= NEVER_WORSE[k] if k in ("HQNR", "Q2n") else d <= NEVER_WORSE[k] for k, d in diffs.items())
+                ok = within_target(diffs)
                 held, total = held + ok, total + 1
                 rows.append(f"| {name} | {label} | {part} | {ft.get('kept', '-')} | "
                             + ", ".join(f"{k} {d:+.4f}" for k, d in diffs.items())
